@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make run` opens AdvLens, `make test` runs every test.
+# Both create .venv and install what they need the first time (a few minutes: PyTorch is large).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench screenshot train-default clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/pgd_streaming.py
+
+screenshot: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) main.py screenshot docs/screenshot.png
+
+train-default: $(STAMP)
+	$(PY) main.py train-default
+
+clean:
+	rm -rf $(VENV) .pytest_cache

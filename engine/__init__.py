@@ -1,0 +1,1 @@
+"""AdvLens engine: models, attacks and analysis, free of any GUI imports."""

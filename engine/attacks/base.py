@@ -1,0 +1,382 @@
+"""What every attack shares: declared parameters, the step record it yields, the result it returns, and the
+control object through which a front door throttles frames and asks it to stop.
+
+An attack is a generator function `attack(model, images, labels=None, *, target=None, control=None, **params)`
+that yields `Step`s and returns an `AttackResult`; `run_to_end` drives one for callers that only want the result.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ParameterError
+from ..jobs import run_to_end  # noqa: F401  (re-exported for callers of attacks)
+from ..models import LoadedModel
+
+GREY_LEVEL = 1 / 255
+
+
+# --- parameters ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter: the GUI builds its form from these, the CLI parses `NAME=VALUE` with them.
+
+    `kind` is float, int, bool or str (then `choices` lists the values). `unit="pixel"` marks a distance in
+    pixel space [0, 1], shown also in grey levels (/255). `auto` allows the value None, computed by the attack.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+    auto: str = ""  # how None is resolved, shown to the user; empty when None is not allowed
+
+    def parse(self, value: Any) -> Any:
+        """Validate `value` (a string from the CLI or a typed value from the GUI) and return it typed."""
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("auto", "none", "")):
+            if self.auto:
+                return None
+            raise ParameterError(f"{self.name}: a value is required")
+        if self.kind is bool:
+            return _parse_bool(self.name, value)
+        if self.kind is str:
+            text = str(value).strip()
+            if text not in self.choices:
+                raise ParameterError(f"{self.name} must be one of {', '.join(self.choices)}, not {text!r}")
+            return text
+        number = _parse_number(self.name, value, self.kind)
+        if self.minimum is not None and number < self.minimum:
+            raise ParameterError(f"{self.name} must be at least {self.minimum:g}, got {number:g}")
+        if self.maximum is not None and number > self.maximum:
+            raise ParameterError(f"{self.name} must be at most {self.maximum:g}, got {number:g}")
+        return number
+
+    def describe(self) -> str:
+        """A one-line description for `main.py list` and tooltips."""
+        if self.kind is str:
+            span = "{" + ", ".join(self.choices) + "}"
+        elif self.kind is bool:
+            span = "true/false"
+        else:
+            span = f"[{_fmt(self.minimum)}, {_fmt(self.maximum)}]"
+        default = self.auto if self.default is None else _fmt(self.default)
+        if self.unit == "pixel" and isinstance(self.default, float):
+            default += f" (= {self.default * 255:.3g}/255)"
+        return f"{self.name}={default}  {span}  {self.help}"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ParameterError(f"{name} must be true or false, not {value!r}")
+
+
+def _parse_number(name: str, value: Any, kind: type):
+    try:
+        if isinstance(value, str) and value.strip().endswith("/255"):
+            number = float(value.strip()[:-4]) / 255  # "8/255": grey levels, the way papers write epsilons
+        else:
+            number = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number, not {value!r}")
+    if not math.isfinite(number):
+        raise ParameterError(f"{name} must be a finite number, not {value!r}")
+    if kind is int:
+        if number != int(number):
+            raise ParameterError(f"{name} must be a whole number, not {value!r}")
+        return int(number)
+    return number
+
+
+# --- the attack registry ---------------------------------------------------------------------------------------
+
+AttackFn = Callable[..., Generator["Step", None, "AttackResult"]]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack as the front doors see it: its function, declared parameters and per-domain defaults."""
+
+    name: str
+    title: str
+    fn: AttackFn
+    params: tuple[Param, ...]
+    summary: str
+    targeted: bool = True  # whether a target class may be given
+    domain_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        known = ", ".join(p.name for p in self.params)
+        raise ParameterError(f"{self.name} has no parameter {name!r}; its parameters are {known}")
+
+    def defaults(self, domain: str = "imagenet") -> dict[str, Any]:
+        values = {p.name: p.default for p in self.params}
+        values.update(self.domain_defaults.get(domain, {}))
+        return values
+
+    def resolve(self, given: dict[str, Any], domain: str = "imagenet") -> dict[str, Any]:
+        """Defaults for `domain`, overridden by `given` (strings or values), each validated."""
+        values = self.defaults(domain)
+        for name, value in given.items():
+            values[self.param(name).name] = value
+        return {name: self.param(name).parse(value) if value is not None or not self.param(name).auto else None
+                for name, value in values.items()}
+
+
+ATTACKS: dict[str, AttackSpec] = {}
+
+
+def register(spec: AttackSpec) -> AttackSpec:
+    ATTACKS[spec.name] = spec
+    return spec
+
+
+def get_attack(name: str) -> AttackSpec:
+    try:
+        return ATTACKS[name.lower()]
+    except KeyError:
+        raise ParameterError(f"unknown attack {name!r}; available: {', '.join(ATTACKS)}") from None
+
+
+# --- running ---------------------------------------------------------------------------------------------------
+
+class RunControl:
+    """Shared between a running computation and its front door: when to attach arrays to a step (at most one
+    frame every `frame_interval` seconds, only of the images being `watched`), and a cooperative stop flag."""
+
+    def __init__(self, frame_interval: float | None = 0.04, watched: Sequence[int] | None = None):
+        self.frame_interval = frame_interval  # None: never attach arrays (CLI, tests)
+        self.watched = None if watched is None else list(watched)
+        self._last_frame = -math.inf
+        self._stop = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    def frame_due(self, final: bool = False) -> bool:
+        if self.frame_interval is None:
+            return False
+        now = time.perf_counter()
+        if final or now - self._last_frame >= self.frame_interval:
+            self._last_frame = now
+            return True
+        return False
+
+    def watched_indices(self, count: int) -> list[int]:
+        if self.watched is None:
+            return list(range(count))
+        return [i for i in self.watched if 0 <= i < count] or [0]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Arrays for the views, copied off the computation's tensors: `images` (len(indices), C, H, W) float32."""
+
+    indices: tuple[int, ...]
+    images: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One iteration: cheap numbers always, arrays (`frame`) only when the control says one is due."""
+
+    iteration: int
+    total: int
+    loss: np.ndarray  # (N,) per-image loss being optimised
+    probs: np.ndarray | None  # (N, classes) softmax at this iterate when a frame is attached
+    fooled: np.ndarray  # (N,) bool
+    goal_prob: np.ndarray  # (N,) probability of the target class, or of the attacked label when untargeted
+    frame: Frame | None = None
+
+
+@dataclass
+class AttackResult:
+    """Everything a front door reports or exports about a finished (or stopped) run, on the CPU."""
+
+    attack: str
+    params: dict[str, Any]
+    original: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
+    adversarial: torch.Tensor
+    labels: torch.Tensor  # the label attacked away from, per image
+    target: torch.Tensor | None  # per-image target when targeted
+    probs_before: torch.Tensor  # (N, classes)
+    probs_after: torch.Tensor
+    steps_used: torch.Tensor  # (N,) int64
+    seconds: float
+    stopped: bool = False
+    history: dict[str, np.ndarray] = field(default_factory=dict)  # per-iteration curves, (iterations, N)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # attack-specific arrays for OUT.npz
+
+    @property
+    def pred_before(self) -> torch.Tensor:
+        return self.probs_before.argmax(dim=1)
+
+    @property
+    def pred_after(self) -> torch.Tensor:
+        return self.probs_after.argmax(dim=1)
+
+    @property
+    def fooled(self) -> torch.Tensor:
+        return success(self.pred_after, self.labels, self.target)
+
+    @property
+    def perturbation(self) -> torch.Tensor:
+        return self.adversarial - self.original
+
+    @property
+    def linf(self) -> torch.Tensor:
+        return self.perturbation.flatten(1).abs().amax(dim=1)
+
+    @property
+    def l2(self) -> torch.Tensor:
+        return self.perturbation.flatten(1).norm(dim=1)
+
+    def summary(self) -> dict[str, float]:
+        fooled = self.fooled
+        return {"images": len(fooled), "fooled": int(fooled.sum()),
+                "fooled_rate": float(fooled.float().mean()) if len(fooled) else 0.0,
+                "mean_linf": float(self.linf.mean()) if len(fooled) else 0.0,
+                "mean_l2": float(self.l2.mean()) if len(fooled) else 0.0,
+                "seconds": self.seconds}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The OUT.npz contract: original, adversarial (N,C,H,W float32), pred_before, pred_after (int64),
+        fooled (bool), plus per-image norms, steps and anything the attack adds."""
+        out = {"original": self.original.numpy().astype(np.float32),
+               "adversarial": self.adversarial.numpy().astype(np.float32),
+               "pred_before": self.pred_before.numpy().astype(np.int64),
+               "pred_after": self.pred_after.numpy().astype(np.int64),
+               "fooled": self.fooled.numpy().astype(bool),
+               "labels": self.labels.numpy().astype(np.int64),
+               "probs_before": self.probs_before.numpy().astype(np.float32),
+               "probs_after": self.probs_after.numpy().astype(np.float32),
+               "linf": self.linf.numpy().astype(np.float32),
+               "l2": self.l2.numpy().astype(np.float32),
+               "steps_used": self.steps_used.numpy().astype(np.int64)}
+        if self.target is not None:
+            out["target"] = self.target.numpy().astype(np.int64)
+        out.update(self.extras)
+        return out
+
+
+def success(pred: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """Fooled: the prediction left the attacked label, or reached the target when there is one."""
+    return pred.eq(target) if target is not None else pred.ne(labels)
+
+
+def prepare_inputs(model: LoadedModel, images: torch.Tensor, labels, target
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Images on the model's device, the labels to attack away from (the clean prediction unless given), the
+    per-image target (or None) and the clean probabilities."""
+    if images.dim() != 4 or tuple(images.shape[1:]) != tuple(model.input_shape):
+        raise ParameterError(f"images must have shape N x {'x'.join(map(str, model.input_shape))}, "
+                             f"got {tuple(images.shape)}")
+    if len(images) == 0:
+        raise ParameterError("no images to attack")
+    x0 = images.detach().to(model.device, torch.float32)
+    with torch.no_grad():
+        probs = torch.softmax(model(x0).float(), dim=1)
+    labels = probs.argmax(dim=1) if labels is None else _class_tensor(labels, len(x0), model, "label")
+    target = None if target is None else _class_tensor(target, len(x0), model, "target")
+    return x0, labels.to(model.device), None if target is None else target.to(model.device), probs
+
+
+def _class_tensor(value, count: int, model: LoadedModel, what: str) -> torch.Tensor:
+    tensor = torch.as_tensor(value, dtype=torch.long).flatten()
+    if tensor.numel() == 1:
+        tensor = tensor.expand(count)
+    if tensor.numel() != count:
+        raise ParameterError(f"{what}s: expected 1 or {count} values, got {tensor.numel()}")
+    if tensor.min() < 0 or tensor.max() >= model.num_classes:
+        raise ParameterError(f"{what} must be a class index in 0..{model.num_classes - 1}")
+    return tensor.clone()
+
+
+def make_step(iteration: int, total: int, logits: torch.Tensor, loss: torch.Tensor, labels: torch.Tensor,
+              target: torch.Tensor | None, x: torch.Tensor, control: RunControl | None,
+              extras: Callable[[list[int]], dict[str, np.ndarray]] | None = None) -> Step:
+    """The record of one iteration, evaluated at iterate `x` whose logits are `logits`; arrays are copied only
+    when the control says a frame is due."""
+    with torch.no_grad():
+        probs = torch.softmax(logits.detach().float(), dim=1)
+        fooled = success(probs.argmax(dim=1), labels, target)
+        goal = target if target is not None else labels
+        goal_prob = probs.gather(1, goal[:, None])[:, 0]
+        frame = None
+        if control is not None and control.frame_due(final=iteration == total):
+            watched = control.watched_indices(len(x))
+            frame = Frame(tuple(watched), x.detach()[watched].cpu().numpy().copy(),
+                          extras(watched) if extras else {})
+        return Step(iteration, total, loss.detach().cpu().numpy().copy(),
+                    probs.cpu().numpy().copy() if frame is not None else None,
+                    fooled.cpu().numpy().copy(), goal_prob.cpu().numpy().copy(), frame)
+
+
+def finish(name: str, params: dict[str, Any], model: LoadedModel, x0: torch.Tensor, x_adv: torch.Tensor,
+           labels: torch.Tensor, target: torch.Tensor | None, probs_before: torch.Tensor,
+           steps_used: torch.Tensor, started: float, stopped: bool, history: dict[str, list] | None = None,
+           extras: dict[str, np.ndarray] | None = None) -> AttackResult:
+    """Classify the final iterate once and package the result on the CPU."""
+    probs_after, _ = model.predict(x_adv.detach())
+    curves = {k: np.stack(v) if v else np.zeros((0, len(x0)), np.float32) for k, v in (history or {}).items()}
+    return AttackResult(name, dict(params), x0.detach().cpu(), x_adv.detach().cpu(), labels.cpu(),
+                        None if target is None else target.cpu(), probs_before.cpu(), probs_after,
+                        steps_used.cpu(), time.perf_counter() - started, stopped, curves, extras or {})
+
+
+def concat_results(parts: Sequence[AttackResult]) -> AttackResult:
+    """One result for a run made chunk by chunk (the CLI bounds memory this way)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+
+    def cat(name):
+        return torch.cat([getattr(p, name) for p in parts])
+
+    length = max(len(p.history.get("loss", ())) for p in parts)
+    history = {key: np.concatenate([_pad_rows(p.history[key], length) for p in parts], axis=1)
+               for key in first.history}
+    extras = {key: np.concatenate([p.extras[key] for p in parts]) for key in first.extras}
+    return AttackResult(first.attack, first.params, cat("original"), cat("adversarial"), cat("labels"),
+                        None if first.target is None else cat("target"), cat("probs_before"), cat("probs_after"),
+                        cat("steps_used"), sum(p.seconds for p in parts), any(p.stopped for p in parts), history,
+                        extras)
+
+
+def _pad_rows(curve: np.ndarray, length: int) -> np.ndarray:
+    """Repeat a curve's last row so chunks that stopped early line up with the others."""
+    if len(curve) >= length or len(curve) == 0:
+        return curve if len(curve) else np.full((length, curve.shape[1] if curve.ndim == 2 else 0), np.nan)
+    return np.concatenate([curve, np.repeat(curve[-1:], length - len(curve), axis=0)])

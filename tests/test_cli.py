@@ -1,0 +1,81 @@
+"""The headless contract: `main.py run/list`, exit codes and one readable error line."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def digits_npz(tmp_path_factory, correct_digits):
+    path = tmp_path_factory.mktemp("inputs") / "digits.npz"
+    images = (correct_digits[0][:8].numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)  # N,H,W,C
+    np.savez(path, images=images)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory, mnist_model):
+    folder = tmp_path_factory.mktemp("models")
+    x = torch.rand(4, 1, 28, 28)
+    torch.jit.trace(mnist_model.module, x).save(str(folder / "digits_ts.pt"))
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(mnist_model.module, (x,), dynamic_shapes={"x": {0: batch}})
+    torch.export.save(program, folder / "digits.pt2")
+    return [folder / "digits_ts.pt", folder / "digits.pt2"]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["torchscript", "torch.export"])
+def test_run_writes_the_npz_contract(tmp_path, digits_npz, model_files, which):
+    out = tmp_path / "out.npz"
+    done = cli("run", "pgd", "--model", model_files[which], "--images", digits_npz, "--out", out,
+               "--param", "eps=0.3", "--param", "steps=40", "--param", "step=0.01", "--device", "cpu",
+               "--export-dir", tmp_path / "export")
+    assert done.returncode == 0, done.stderr
+    assert "fooled" in done.stdout and "mean L2" in done.stdout
+    with np.load(out) as arrays:
+        assert arrays["original"].shape == arrays["adversarial"].shape == (8, 1, 28, 28)
+        assert arrays["original"].dtype == arrays["adversarial"].dtype == np.float32
+        assert arrays["pred_before"].dtype == arrays["pred_after"].dtype == np.int64
+        assert arrays["fooled"].dtype == bool and arrays["fooled"].mean() >= 0.875
+        assert np.abs(arrays["adversarial"] - arrays["original"]).max() <= 0.3 + 1e-6
+    assert (tmp_path / "export" / "metrics.csv").exists()
+
+
+def test_targeted_run_by_class_name(tmp_path, digits_npz):
+    out = tmp_path / "t.npz"
+    done = cli("run", "pgd", "--images", digits_npz, "--out", out, "--target", "3", "--param", "steps=100")
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as arrays:
+        assert (arrays["target"] == 3).all() and (arrays["pred_after"] == 3).mean() >= 0.75
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "pgd", "--images", "missing.png", "--out", "o.npz"], "no images could be loaded"),
+    (["run", "pgd", "--images", "samples", "--out", "o.npz", "--param", "eps=-1"], "eps must be at least"),
+    (["run", "pgd", "--images", "samples", "--out", "o.npz", "--param", "eps"], "NAME=VALUE"),
+    (["run", "nope", "--images", "samples", "--out", "o.npz"], "unknown attack"),
+    (["run", "pgd", "--model", "resnet9000", "--images", "samples", "--out", "o.npz"], "unknown model"),
+    (["run", "ll", "--images", "samples", "--out", "o.npz", "--target", "3"], "untargeted"),
+])
+def test_errors_are_one_readable_line_and_a_nonzero_exit(tmp_path, args, message):
+    done = cli(*args)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+
+
+def test_list_names_models_attacks_and_parameters():
+    done = cli("list")
+    assert done.returncode == 0
+    for word in ("mnist-cnn", "resnet18", "inception_v3", "fgsm", "bim", "ll", "pgd", "eps=", "step=",
+                 "steps=", "norm=", "random_start="):
+        assert word in done.stdout

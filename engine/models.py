@@ -193,7 +193,10 @@ def _zoo_weights(name: str):
 
 def _build_zoo_net(name: str, weights, num_classes: int = 1000) -> nn.Module:
     import torchvision.models as tvm
-    extra = {"aux_logits": False, "init_weights": False} if name in ("inception_v3", "googlenet") else {}
+    # Google's Inception weights expect inputs scaled to [-1, 1]; torchvision converts inside the network
+    # (transform_input) from the ImageNet normalisation that every torchvision preset applies.
+    extra = ({"aux_logits": False, "init_weights": False, "transform_input": True}
+             if name in ("inception_v3", "googlenet") else {})
     return tvm.get_model(name, weights=None, num_classes=num_classes, **extra)
 
 

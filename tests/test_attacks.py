@@ -62,7 +62,9 @@ def tiny_model(channels=1, side=8, classes=4, seed=0):
 def test_every_attack_respects_its_ball_and_the_pixel_range(name, norm, eps):
     model = tiny_model()
     images = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    result = run(model, images, name, eps=eps, step=eps / 4, steps=12, norm=norm)
+    declared = {p.name for p in get_attack(name).params}
+    given = {k: v for k, v in dict(eps=eps, step=eps / 4, steps=12, norm=norm).items() if k in declared}
+    result = run(model, images, name, **given)
     size = result.linf if norm == "inf" else result.l2
     assert float(size.max()) <= eps + 1e-5
     assert 0 <= float(result.adversarial.min()) and float(result.adversarial.max()) <= 1

@@ -140,10 +140,7 @@ def to_model_input(images: torch.Tensor, model: LoadedModel) -> torch.Tensor:
     images = convert_channels(images.float(), model.input_shape[0])
     _, height, width = model.input_shape
     if images.shape[-2:] != (height, width):
-        resize = model.resize_size or min(height, width)
-        if images.shape[-2] == images.shape[-1] and height == width:
-            resize = height  # square in, square out: no crop needed
-        images = TF.resize(images, [resize], antialias=True)
+        images = TF.resize(images, [model.resize_size or min(height, width)], antialias=True)
         images = TF.center_crop(images, [height, width])
     return images.clamp(0, 1).contiguous()
 

@@ -41,10 +41,12 @@ class Param:
     choices: tuple[str, ...] = ()
     unit: str = ""
     auto: str = ""  # how None is resolved, shown to the user; empty when None is not allowed
+    finite: bool = True  # False admits "inf" (e.g. "no limit")
 
     def parse(self, value: Any) -> Any:
         """Validate `value` (a string from the CLI or a typed value from the GUI) and return it typed."""
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("auto", "none", "")):
+        says_auto = isinstance(value, str) and value.strip().lower() in ("auto", "none", "")
+        if value is None or (says_auto and self.auto):
             if self.auto:
                 return None
             raise ParameterError(f"{self.name}: a value is required")
@@ -55,7 +57,7 @@ class Param:
             if text not in self.choices:
                 raise ParameterError(f"{self.name} must be one of {', '.join(self.choices)}, not {text!r}")
             return text
-        number = _parse_number(self.name, value, self.kind)
+        number = _parse_number(self.name, value, self.kind, self.finite)
         if self.minimum is not None and number < self.minimum:
             raise ParameterError(f"{self.name} must be at least {self.minimum:g}, got {number:g}")
         if self.maximum is not None and number > self.maximum:
@@ -95,7 +97,7 @@ def _parse_bool(name: str, value: Any) -> bool:
     raise ParameterError(f"{name} must be true or false, not {value!r}")
 
 
-def _parse_number(name: str, value: Any, kind: type):
+def _parse_number(name: str, value: Any, kind: type, finite: bool = True):
     try:
         if isinstance(value, str) and value.strip().endswith("/255"):
             number = float(value.strip()[:-4]) / 255  # "8/255": grey levels, the way papers write epsilons
@@ -103,7 +105,7 @@ def _parse_number(name: str, value: Any, kind: type):
             number = float(value)
     except (TypeError, ValueError):
         raise ParameterError(f"{name} must be a number, not {value!r}")
-    if not math.isfinite(number):
+    if math.isnan(number) or (finite and math.isinf(number)):
         raise ParameterError(f"{name} must be a finite number, not {value!r}")
     if kind is int:
         if number != int(number):
@@ -128,6 +130,7 @@ class AttackSpec:
     summary: str
     targeted: bool = True  # whether a target class may be given
     domain_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # chosen by a `preset` parameter
 
     def param(self, name: str) -> Param:
         for param in self.params:
@@ -144,6 +147,10 @@ class AttackSpec:
     def resolve(self, given: dict[str, Any], domain: str = "imagenet") -> dict[str, Any]:
         """Defaults for `domain`, overridden by `given` (strings or values), each validated."""
         values = self.defaults(domain)
+        preset = str(given.get("preset", "auto")).strip()
+        if preset != "auto":
+            self.param("preset").parse(preset)
+            values.update(self.presets[preset])
         for name, value in given.items():
             values[self.param(name).name] = value
         return {name: self.param(name).parse(value) if value is not None or not self.param(name).auto else None

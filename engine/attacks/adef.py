@@ -202,4 +202,4 @@ register(AttackSpec(
      Param("max_norm", float, math.inf, "give up on an image once ||tau||_T exceeds this (pixels)", 1e-6,
            math.inf, finite=False)),
     "moves pixels along a smooth vector field until the label changes", targeted=True,
-    domain_defaults=PRESETS, presets=PRESETS))
+    domain_defaults=PRESETS, presets=PRESETS, loss_name="||tau||_T (pixels)"))

@@ -131,6 +131,7 @@ class AttackSpec:
     targeted: bool = True  # whether a target class may be given
     domain_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # chosen by a `preset` parameter
+    loss_name: str = "loss"  # what `Step.loss` measures, for curve titles
 
     def param(self, name: str) -> Param:
         for param in self.params:

@@ -106,4 +106,5 @@ register(AttackSpec(
      Param("overshoot", float, 0.02, "push past the boundary by this fraction", 0.0, 10.0),
      Param("max_iter", int, 50, "iterations at most", 1, 10_000),
      Param("candidates", int, 10, "classes considered: the top ones of the clean image", 2, 100_000)),
-    "steps to the nearest linearised decision boundary until the label changes", targeted=False))
+    "steps to the nearest linearised decision boundary until the label changes", targeted=False,
+    loss_name="logit margin to the nearest class"))

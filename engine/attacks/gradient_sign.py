@@ -162,19 +162,19 @@ MNIST_BUDGET = {"eps": 0.3, "step": 0.01}
 
 register(AttackSpec("fgsm", "FGSM (fast gradient sign)", fgsm, (_eps(8 / 255), NORM_PARAM),
                     "one step of size eps along the sign of the loss gradient",
-                    domain_defaults={"mnist": {"eps": 0.3}}))
+                    loss_name="cross-entropy", domain_defaults={"mnist": {"eps": 0.3}}))
 register(AttackSpec("bim", "BIM (iterative FGSM)", bim,
                     (_eps(8 / 255), _step(GREY_LEVEL), _steps(None, "Kurakin: min(255 eps + 4, 1.25 * 255 eps)"),
                      NORM_PARAM, RANDOM_START),
                     "repeated small FGSM steps, clipped to the eps-ball (Kurakin et al. 2016)",
-                    domain_defaults={"mnist": MNIST_BUDGET}))
+                    loss_name="cross-entropy", domain_defaults={"mnist": MNIST_BUDGET}))
 register(AttackSpec("ll", "Iterative least-likely class", least_likely,
                     (_eps(8 / 255), _step(GREY_LEVEL), _steps(None, "Kurakin: min(255 eps + 4, 1.25 * 255 eps)"),
                      NORM_PARAM, RANDOM_START),
                     "BIM towards the class the clean image finds least likely", targeted=False,
-                    domain_defaults={"mnist": MNIST_BUDGET}))
+                    loss_name="cross-entropy", domain_defaults={"mnist": MNIST_BUDGET}))
 register(AttackSpec("pgd", "PGD (projected gradient descent)", pgd,
                     (_eps(8 / 255), _step(2 / 255), _steps(10), NORM_PARAM,
                      Param("random_start", bool, True, "start from a uniform draw in the eps-ball")),
                     "BIM from a random start in the eps-ball (Madry et al. 2017)",
-                    domain_defaults={"mnist": {**MNIST_BUDGET, "steps": 40}}))
+                    loss_name="cross-entropy", domain_defaults={"mnist": {**MNIST_BUDGET, "steps": 40}}))

@@ -1,0 +1,96 @@
+"""Time per PGD step while the GUI streams frames, as a ratio to a bare forward+backward loop on the same network
+and batch (torchvision resnet18, random weights, batch 8 of the sample photographs at 224x224).
+
+Both are measured in this one run, alternating, so that the machine's load affects them alike; the figure is the
+ratio of the medians. Run with `make bench` (offscreen). A step's time is the interval between consecutive steps
+arriving in the GUI thread, so model loading and the run's first and last forward passes are not counted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+def bare_step_times(model, images: torch.Tensor, labels: torch.Tensor, steps: int) -> list[float]:
+    """What any PGD must do per step: one forward, one backward to the input, a signed update."""
+    x = images.clone()
+    times = []
+    for _ in range(steps + 1):
+        started = time.perf_counter()
+        x.requires_grad_(True)
+        loss = F.cross_entropy(model(x), labels, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+        x = (x.detach() + 2 / 255 * grad.sign()).clamp(0, 1)
+        times.append(time.perf_counter() - started)
+    return times[1:]  # the first step warms up allocator and kernels
+
+
+def gui_step_times(window, steps: int) -> tuple[list[float], int]:
+    """Run PGD from the window's own controls and time the steps as the GUI receives them."""
+    from gui.app import wait_for
+
+    arrivals, frames = [], [0]
+
+    def on_step(step):
+        arrivals.append(time.perf_counter())
+        frames[0] += step.frame is not None
+
+    window.run_model.stepped.connect(on_step)
+    window.attack_panel.choose_attack("pgd")
+    window.attack_panel.all_radio.setChecked(True)
+    window.attack_panel.form.fill({"steps": steps})
+    window.start_run()
+    while window.run_model.busy:
+        wait_for(window.run_model.busy_changed, 1200, "the attack to finish")
+    window.run_model.stepped.disconnect(on_step)
+    return [b - a for a, b in zip(arrivals, arrivals[1:])], frames[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=12, help="PGD steps per measured run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare / GUI rounds")
+    args = parser.parse_args()
+
+    from gui.app import SCREENSHOT_SIZE, application, wait_until_idle
+    from gui.main_window import MainWindow
+
+    application()
+    window = MainWindow()
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    window.session.load_model("resnet18:random", "cpu")
+    wait_until_idle(window, 600)
+    model, batch = window.session.model, window.session.batch
+    images = batch.images[:8].to(model.device)
+    labels = model.predict(images)[1].to(model.device)
+    print(f"resnet18 (random weights), batch {len(images)} x {tuple(images.shape[1:])}, {args.steps} steps, "
+          f"{args.rounds} rounds, torch threads {torch.get_num_threads()}")
+
+    bare, gui, frames = [], [], 0
+    for round_ in range(args.rounds):
+        bare += bare_step_times(model, images, labels, args.steps)
+        times, shown = gui_step_times(window, args.steps)
+        gui += times
+        frames += shown
+        print(f"  round {round_ + 1}: bare {statistics.median(bare):.3f} s/step, "
+              f"GUI {statistics.median(gui):.3f} s/step")
+    window.close()
+    ratio = statistics.median(gui) / statistics.median(bare)
+    print(f"PGD step with the GUI streaming ({frames} frames shown): {statistics.median(gui):.3f} s; "
+          f"bare forward+backward: {statistics.median(bare):.3f} s; ratio {ratio:.3f} (target <= 1.05)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

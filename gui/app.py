@@ -1,0 +1,98 @@
+"""Entry points: the interactive window, and an offscreen render of it after a finished attack."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from engine.attacks import get_attack
+from engine.errors import AdvLensError
+
+from .main_window import MainWindow
+
+SCREENSHOT_SIZE = (1500, 900)
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(list(argv if argv is not None else sys.argv[:1]))
+        app.setApplicationName("AdvLens")
+    return app
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    """Open the main window with the built-in model and its sample digits; returns the exit code."""
+    app = application(argv)
+    window = MainWindow()
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    window.load_default()
+    return app.exec()
+
+
+def wait_for(signal, timeout_s: float, what: str):
+    """Run an event loop until `signal` fires (returning its arguments) or the timeout passes."""
+    loop = QEventLoop()
+    received: list = []
+
+    def on_signal(*args):
+        received.append(args)
+        loop.quit()
+
+    signal.connect(on_signal)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    try:
+        loop.exec()
+    finally:
+        signal.disconnect(on_signal)
+    if not received:
+        raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f} s")
+    return received[0]
+
+
+def wait_until_idle(window: MainWindow, timeout_s: float) -> None:
+    """Until the session has loaded everything it was asked to (a model load chains an image load)."""
+    while window.session.busy:
+        wait_for(window.session.busy_changed, timeout_s, "the model and images to load")
+    if window.session.batch is None:
+        raise AdvLensError(f"loading failed: {window.last_message}")
+
+
+def render_screenshot(path: str | Path, attack: str = "pgd", model: str | None = None, image_index: int = 3,
+                      run_on_all: bool = True, timeout_s: float = 600) -> None:
+    """Build the window offscreen at 1500x900, load a model (the built-in one by default) and its samples,
+    select one image, run `attack` to the end and save the window as a PNG."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    get_attack(attack)  # an unknown name fails here, before the window is built
+    application()
+    window = MainWindow()
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    try:
+        if model is None:
+            window.load_default()
+        else:
+            window.model_panel.set_spec(model)
+            window.session.load_model(model, "cpu")
+        wait_until_idle(window, timeout_s)
+        window.session.select(min(image_index, window.session.image_count - 1))
+        window.attack_panel.choose_attack(attack)
+        window.attack_panel.all_radio.setChecked(run_on_all)
+        window.attack_panel.selected_radio.setChecked(not run_on_all)
+        window.start_run()
+        if not window.run_model.busy:
+            raise AdvLensError(f"the attack did not start: {window.last_message}")
+        while window.run_model.busy:
+            wait_for(window.run_model.busy_changed, timeout_s, "the attack to finish")
+        if window.run_model.result is None:
+            raise AdvLensError(f"the attack failed: {window.last_message}")
+        QApplication.processEvents()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(path)):
+            raise AdvLensError(f"could not write the screenshot to {path}")
+    finally:
+        window.close()

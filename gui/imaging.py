@@ -1,0 +1,78 @@
+"""Engine arrays (CHW floats in [0, 1]) to what Qt and pyqtgraph draw: row-major HW / HWC float32 arrays,
+thumbnails, and the perturbation colour map shared with the exported figures."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+
+from engine.export import NEGATIVE_RGB, POSITIVE_RGB, WHITE_RGB
+
+
+def as_numpy(image) -> np.ndarray:
+    if isinstance(image, torch.Tensor):
+        return image.detach().cpu().numpy()
+    return np.asarray(image)
+
+
+def display_array(image_chw) -> np.ndarray:
+    """CHW -> contiguous float32 HW (one channel) or HWC (colour), the row-major layout ImageItem expects."""
+    chw = as_numpy(image_chw).astype(np.float32, copy=False)
+    if chw.shape[0] == 1:
+        return np.ascontiguousarray(chw[0])
+    return np.ascontiguousarray(chw.transpose(1, 2, 0))
+
+
+def perturbation_peak(delta: np.ndarray) -> float:
+    """The half-width of the symmetric levels, so the largest change uses the full colour range."""
+    peak = float(np.abs(delta).max()) if delta.size else 0.0
+    return peak if peak > 0 else 1.0
+
+
+def diverging_colormap() -> pg.ColorMap:
+    """Blue (darker) - white (unchanged) - red (brighter): the map of the exported perturbation PNGs."""
+    colours = np.stack([NEGATIVE_RGB, WHITE_RGB, POSITIVE_RGB]).astype(np.uint8)
+    return pg.ColorMap(pos=[0.0, 0.5, 1.0], color=colours, name="advlens-diverging")
+
+
+def thumbnail(image_chw, side: int) -> QPixmap:
+    """A square icon; small images (digits) are enlarged without smoothing so their pixels stay visible."""
+    pixels = np.clip(np.rint(display_array(image_chw) * 255), 0, 255).astype(np.uint8)
+    height, width = pixels.shape[:2]
+    if pixels.ndim == 2:
+        qimage = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8)
+    else:
+        pixels = np.ascontiguousarray(pixels)
+        qimage = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    smooth = max(height, width) > side
+    mode = Qt.TransformationMode.SmoothTransformation if smooth else Qt.TransformationMode.FastTransformation
+    # copy(): QImage borrows the numpy buffer, which dies with this function
+    scaled = qimage.copy().scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, mode)
+    return QPixmap.fromImage(scaled)
+
+
+def field_segments(field: np.ndarray, arrows_across: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """A displacement field (2, H, W) in pixels (component 0 along the width, 1 along the height) as arrow line
+    segments for ONE PlotCurveItem(connect="pairs"): x and y arrays in which each consecutive pair is a segment.
+    Arrows start at pixel centres on a grid thinned to about `arrows_across` per side; the negligible ones are
+    left out so an undeformed region stays clean."""
+    _, height, width = field.shape
+    stride = max(1, int(np.ceil(max(height, width) / arrows_across)))
+    rows, cols = np.mgrid[stride // 2: height: stride, stride // 2: width: stride]
+    dx, dy = field[0, rows, cols].ravel(), field[1, rows, cols].ravel()
+    length = np.hypot(dx, dy)
+    keep = length > max(0.02 * float(length.max()) if length.size else 0.0, 1e-6)
+    x0, y0 = cols.ravel()[keep] + 0.5, rows.ravel()[keep] + 0.5  # ImageItem pixel (c, r) spans [c, c+1)
+    dx, dy, length = dx[keep], dy[keep], length[keep]
+    x1, y1 = x0 + dx, y0 + dy
+    # arrowheads: two short strokes back from the tip, 25 degrees either side of the shaft
+    head = np.minimum(0.35 * length, 0.6 * stride) / np.maximum(length, 1e-12)
+    back_x, back_y = -dx * head, -dy * head
+    cos, sin = np.cos(np.radians(25)), np.sin(np.radians(25))
+    left = (x1 + cos * back_x - sin * back_y, y1 + sin * back_x + cos * back_y)
+    right = (x1 + cos * back_x + sin * back_y, y1 - sin * back_x + cos * back_y)
+    xs = np.stack([x0, x1, x1, left[0], x1, right[0]], axis=1).ravel()
+    ys = np.stack([y0, y1, y1, left[1], y1, right[1]], axis=1).ravel()
+    return xs.astype(np.float32), ys.astype(np.float32)

@@ -1,0 +1,237 @@
+"""One attack run as the GUI sees it: the request, the per-iteration curves, the latest frames and the result.
+Views subscribe to its signals and never to the worker, which knows nothing about views."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Signal, Slot
+
+from engine.attacks import AttackResult, AttackSpec, RunControl, Step
+from engine.models import LoadedModel
+
+from .worker import Job, describe_error
+
+FRAME_INTERVAL = 0.04  # seconds between frames: the views redraw at most 25 times a second
+FIELD = "field"  # the extras key under which deformation attacks hand over their displacement field
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to attack: `images` are the loaded images at positions `indices` (the run's order)."""
+
+    spec: AttackSpec
+    model: LoadedModel
+    images: torch.Tensor
+    indices: tuple[int, ...]
+    names: tuple[str, ...]
+    params: dict[str, Any]
+    target: int | None = None
+    _run_index: dict[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_run_index", {loaded: run for run, loaded in enumerate(self.indices)})
+
+    def run_index(self, loaded_index: int) -> int | None:
+        """The position of a loaded image in this run, None when it is not being attacked."""
+        return self._run_index.get(loaded_index)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where one image stands in the run: fooled or not, after how many iterations (of `total` planned)."""
+
+    fooled: bool
+    iterations: int
+    total: int
+    running: bool
+    stopped: bool
+
+
+class History:
+    """Per-iteration values of every attacked image, in a buffer that doubles when full, so that appending a
+    step and reading one image's curve stay cheap for runs of many thousands of steps."""
+
+    def __init__(self, width: int):
+        self._rows = np.zeros((64, width), dtype=np.float32)
+        self._iterations = np.zeros(64, dtype=np.int64)
+        self.count = 0
+
+    def append(self, iteration: int, values: np.ndarray) -> None:
+        if self.count == len(self._rows):
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+            self._iterations = np.concatenate([self._iterations, np.zeros_like(self._iterations)])
+        self._rows[self.count] = values
+        self._iterations[self.count] = iteration
+        self.count += 1
+
+    def curve(self, column: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._iterations[: self.count], self._rows[: self.count, column]
+
+
+class RunModel(QObject):
+    started = Signal(object)  # RunRequest
+    stepped = Signal(object)  # Step, after the model has recorded it
+    finished = Signal(object)  # AttackResult (partial when stopped), once the worker is done
+    failed = Signal(str)
+    busy_changed = Signal(bool)
+    cleared = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.request: RunRequest | None = None
+        self.result: AttackResult | None = None
+        self.control: RunControl | None = None
+        self.generator = None  # the engine computation of the last run (kept so tests can see it ended)
+        self.last_step: Step | None = None
+        self._job: Job | None = None
+        self._error: str | None = None
+        self._loss: History | None = None
+        self._goal: History | None = None
+        self._frames: dict[int, np.ndarray] = {}  # run index -> latest image (CHW) from a frame
+        self._frame_fields: dict[int, np.ndarray] = {}  # run index -> latest deformation field (2, H, W)
+        self._frame_probs: np.ndarray | None = None  # (N, classes) from the latest frame
+
+    # --- commands --------------------------------------------------------------------------------------------
+
+    def start(self, request: RunRequest, watched_loaded_index: int | None = None) -> bool:
+        """Start the attack in a worker thread; False (and `failed`) when it cannot start."""
+        if self.busy:
+            self.failed.emit("A run is still going; stop it first.")
+            return False
+        self._reset(request)
+        watched = request.run_index(watched_loaded_index) if watched_loaded_index is not None else None
+        self.control = RunControl(frame_interval=FRAME_INTERVAL, watched=[0 if watched is None else watched])
+        try:
+            self.generator = request.spec.fn(request.model, request.images, labels=None, target=request.target,
+                                             control=self.control, **request.params)
+        except Exception as exc:  # an attack that validates before its first step fails here, in this thread
+            self.failed.emit(describe_error(exc))
+            return False
+        self._job = Job(self.generator, self)
+        self._job.stepped.connect(self._on_step)
+        self._job.succeeded.connect(self._on_result)
+        self._job.failed.connect(self._on_failed)
+        self._job.done.connect(self._on_done)
+        self._job.start()
+        self.busy_changed.emit(True)
+        self.started.emit(request)
+        return True
+
+    def stop(self) -> None:
+        """Ask the attack to end; it does so within one step and still returns a (partial) result."""
+        if self.control is not None:
+            self.control.stop()
+
+    def shutdown(self) -> None:
+        """Stop and block until the worker thread has let go (the window is closing)."""
+        self.stop()
+        if self._job is not None:
+            self._job.wait()
+
+    def watch(self, loaded_index: int) -> None:
+        """Attach frames of this image from now on (the one the user is looking at)."""
+        run_index = self.request.run_index(loaded_index) if self.request else None
+        if self.control is not None and run_index is not None:
+            self.control.watched = [run_index]  # one assignment: the worker thread sees old or new, never half
+
+    def clear(self) -> None:
+        """Forget the last run (its images were replaced)."""
+        if self.busy:
+            return
+        self.request = self.result = self.last_step = None
+        self._loss = self._goal = None
+        self._frames, self._frame_fields, self._frame_probs = {}, {}, None
+        self.cleared.emit()
+
+    # --- queries ---------------------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def adversarial_of(self, loaded_index: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(image CHW, probabilities or None) of the attacked version of a loaded image: the result when the
+        run is over, else its latest frame; None when the image is not part of the run or has no frame yet."""
+        run_index = self.request.run_index(loaded_index) if self.request else None
+        if run_index is None:
+            return None
+        if self.result is not None:
+            return self.result.adversarial[run_index].numpy(), self.result.probs_after[run_index].numpy()
+        image = self._frames.get(run_index)
+        if image is None:
+            return None
+        return image, None if self._frame_probs is None else self._frame_probs[run_index]
+
+    def field_of(self, loaded_index: int) -> np.ndarray | None:
+        """The displacement field (2, H, W) in pixels of a deformation attack (ADef) on a loaded image: the
+        result's, else the latest frame's; None for attacks that add a perturbation instead."""
+        run_index = self.request.run_index(loaded_index) if self.request else None
+        if run_index is None:
+            return None
+        if self.result is not None:
+            fields = self.result.extras.get(FIELD)
+            return None if fields is None else fields[run_index]
+        return self._frame_fields.get(run_index)
+
+    def outcome_of(self, loaded_index: int) -> Outcome | None:
+        """The run's verdict on a loaded image so far (the engine's `fooled`: away from the label, or onto the
+        target); None when the image is not in the run or no step has come yet."""
+        run_index = self.request.run_index(loaded_index) if self.request else None
+        if run_index is None or self.last_step is None:
+            return None
+        step = self.last_step
+        if self.result is not None:
+            return Outcome(bool(self.result.fooled[run_index]), int(self.result.steps_used[run_index]), step.total,
+                           running=False, stopped=self.result.stopped)
+        return Outcome(bool(step.fooled[run_index]), step.iteration, step.total, running=True, stopped=False)
+
+    def curves_of(self, loaded_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(iterations, loss, goal probability) so far for a loaded image, None when it is not in the run."""
+        run_index = self.request.run_index(loaded_index) if self.request else None
+        if run_index is None or self._loss is None or self._loss.count == 0:
+            return None
+        iterations, loss = self._loss.curve(run_index)
+        _, goal = self._goal.curve(run_index)
+        return iterations, loss, goal
+
+    # --- worker signals --------------------------------------------------------------------------------------
+
+    def _reset(self, request: RunRequest) -> None:
+        self.request, self.result, self.last_step, self._error = request, None, None, None
+        self._loss, self._goal = History(len(request.indices)), History(len(request.indices))
+        self._frames, self._frame_fields, self._frame_probs = {}, {}, None
+
+    @Slot(object)
+    def _on_step(self, step: Step) -> None:
+        self.last_step = step
+        self._loss.append(step.iteration, step.loss)
+        self._goal.append(step.iteration, step.goal_prob)
+        if step.frame is not None:
+            fields = step.frame.extras.get(FIELD)
+            for k, run_index in enumerate(step.frame.indices):
+                self._frames[run_index] = step.frame.images[k]
+                if fields is not None:
+                    self._frame_fields[run_index] = fields[k]
+            self._frame_probs = step.probs
+        self.stepped.emit(step)
+
+    @Slot(object)
+    def _on_result(self, result: AttackResult) -> None:
+        self.result = result
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._error = message
+
+    @Slot()
+    def _on_done(self) -> None:
+        # finished/failed come after busy is over, so that whoever reacts may start the next run at once
+        self._job = None
+        self.busy_changed.emit(False)
+        if self.result is not None:
+            self.finished.emit(self.result)
+        else:
+            self.failed.emit(self._error or "The attack ended without a result.")

@@ -1,0 +1,182 @@
+"""What the user has loaded: the model, the images with the model's clean predictions, and which image is
+selected. Loading runs in a worker thread; views learn about changes through the signals."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+
+import torch
+from PySide6.QtCore import QObject, Signal, Slot
+
+from engine.data import ImageBatch, load_images, sample_images
+from engine.models import DownloadProgress, LoadedModel, load_model_steps
+
+from .worker import Job, steps_of
+
+SAMPLES = "samples"  # the source standing for the built-in samples (digits or photographs, by model domain)
+
+
+@dataclass
+class LoadedImages:
+    batch: ImageBatch
+    probs: torch.Tensor  # (N, classes) clean probabilities from the model
+
+
+def read_images(model: LoadedModel, sources: Sequence[str], sample_count: int) -> LoadedImages:
+    """Worker-thread part of loading: read and convert the sources for `model`, then classify them once."""
+    parts = []
+    if SAMPLES in sources:
+        parts.append(sample_images(model, sample_count))
+    paths = [source for source in sources if source != SAMPLES]
+    if paths:
+        parts.append(load_images(paths, model))
+    batch = reduce(ImageBatch.extend, parts)
+    probs, _ = model.predict(batch.images)
+    return LoadedImages(batch, probs)
+
+
+class Session(QObject):
+    model_changed = Signal(object)  # LoadedModel
+    images_changed = Signal(bool)  # True when the previous images were replaced, False when appended to
+    selection_changed = Signal(int)  # index into the loaded images, -1 for none
+    busy_changed = Signal(bool)
+    progress = Signal(int, int)  # done, total; total 0 means "working, amount unknown"
+    status = Signal(str)
+    warned = Signal(str)  # the job succeeded, but something was left out
+    failed = Signal(str)
+
+    def __init__(self, sample_count: int = 16, parent: QObject | None = None):
+        super().__init__(parent)
+        self.sample_count = sample_count
+        self.model: LoadedModel | None = None
+        self.batch: ImageBatch | None = None
+        self.probs: torch.Tensor | None = None
+        self.sources: list[str] = []
+        self.selected = -1
+        self._job: Job | None = None
+        self._then = None  # what to start when the current job is done
+
+    # --- queries ---------------------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    @property
+    def image_count(self) -> int:
+        return 0 if self.batch is None else len(self.batch)
+
+    def class_name(self, index: int) -> str:
+        return self.model.class_names[index] if self.model else str(index)
+
+    # --- commands --------------------------------------------------------------------------------------------
+
+    def load_model(self, spec: str, device: str | None = None, arch: str | None = None) -> None:
+        """Load a model, then reload the current images (or the samples) converted for it."""
+        self.status.emit(f"Loading model {spec}…")
+        self._start(load_model_steps(spec, device, arch), self._model_loaded)
+
+    def load_samples(self) -> None:
+        self._load_images([SAMPLES], replace=True)
+
+    def add_images(self, paths: Sequence[str]) -> None:
+        """Append image files, folders or arrays to the loaded images; unreadable ones are reported."""
+        if paths:
+            self._load_images([str(p) for p in paths], replace=False)
+
+    def clear_images(self) -> None:
+        self.batch, self.probs, self.sources, self.selected = None, None, [], -1
+        self.images_changed.emit(True)
+        self.selection_changed.emit(-1)
+
+    def select(self, index: int) -> None:
+        index = index if 0 <= index < self.image_count else -1
+        if index != self.selected:
+            self.selected = index
+            self.selection_changed.emit(index)
+
+    def cancel(self) -> None:
+        """Abandon a running load at its next step (a download chunk); used when the window closes."""
+        self._then = None
+        if self._job is not None:
+            self._job.cancel()
+
+    def wait(self) -> None:
+        if self._job is not None:
+            self._job.wait()
+
+    # --- jobs ------------------------------------------------------------------------------------------------
+
+    def _load_images(self, sources: list[str], replace: bool) -> None:
+        if self.model is None:
+            self.failed.emit("Load a model first: images are converted to its input size.")
+            return
+        self.status.emit("Loading images…")
+        job = steps_of(read_images, self.model, sources, self.sample_count)
+        self._start(job, lambda loaded: self._images_loaded(loaded, sources, replace))
+
+    def _start(self, steps, on_success) -> None:
+        if self._job is not None:
+            self.failed.emit("Still busy with the previous load; try again when it is done.")
+            steps.close()
+            return
+        self._job = Job(steps, self)
+        self._job.stepped.connect(self._on_step)
+        self._job.succeeded.connect(on_success)
+        self._job.failed.connect(self._on_failed)
+        self._job.done.connect(self._on_done)
+        self.busy_changed.emit(True)
+        self.progress.emit(0, 0)
+        self._job.start()
+
+    @Slot(object)
+    def _on_step(self, step) -> None:
+        if isinstance(step, DownloadProgress):
+            self.progress.emit(step.done, step.total)
+            megabytes = f"{step.done / 1e6:.1f}" + (f" of {step.total / 1e6:.1f}" if step.total else "")
+            self.status.emit(f"Downloading weights: {megabytes} MB")
+
+    def _model_loaded(self, model: LoadedModel) -> None:
+        self.model = model
+        self.batch, self.probs, self.selected = None, None, -1
+        self.model_changed.emit(model)
+        self.images_changed.emit(True)
+        self.selection_changed.emit(-1)
+        shape = "x".join(map(str, model.input_shape))
+        self.status.emit(f"Loaded {model.name} ({shape}, {model.num_classes} classes) on {model.device}")
+        sources = self.sources or [SAMPLES]
+        self._then = lambda: self._load_images(sources, replace=True)
+
+    def _images_loaded(self, loaded: LoadedImages, sources: list[str], replace: bool) -> None:
+        replaced = replace or self.batch is None
+        if replaced:
+            self.batch, self.probs, self.sources = loaded.batch, loaded.probs, list(sources)
+            self.selected, first_new = -1, 0  # before images_changed: the old index may not exist any more
+        else:
+            first_new = len(self.batch)
+            self.batch = self.batch.extend(loaded.batch)
+            self.probs = torch.cat([self.probs, loaded.probs])
+            self.sources += sources
+        self.images_changed.emit(replaced)
+        if self.selected < 0:
+            self.select(first_new)
+        self.status.emit(f"{len(loaded.batch)} image(s) loaded; {self.image_count} in all")
+        if loaded.batch.skipped:
+            shown = "\n".join(loaded.batch.skipped[:8])
+            more = f"\n… and {len(loaded.batch.skipped) - 8} more" if len(loaded.batch.skipped) > 8 else ""
+            self.warned.emit(f"Some inputs were skipped:\n{shown}{more}")
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._then = None
+        self.failed.emit(message)
+
+    @Slot()
+    def _on_done(self) -> None:
+        self._job = None
+        then, self._then = self._then, None
+        if then is not None:
+            then()
+        if self._job is None:
+            self.busy_changed.emit(False)

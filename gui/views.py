@@ -1,0 +1,382 @@
+"""The workspace plots: natural | adversarial | perturbation with linked zoom, the class-probability bars and
+the per-iteration curves. Each view subscribes to the session and the run model, and redraws only from the GUI
+thread, with items created once and updated in place."""
+from __future__ import annotations
+
+import html
+import textwrap
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
+
+from engine.attacks import Step
+from engine.export import NEGATIVE_RGB, POSITIVE_RGB
+
+from .imaging import diverging_colormap, display_array, field_segments, perturbation_peak
+from .run_model import RunModel, RunRequest
+from .session import Session
+
+NATURAL_COLOUR = (70, 110, 170)
+ADVERSARIAL_COLOUR = (200, 50, 50)
+MUTED = "#777777"
+TITLE_SIZE = "11pt"
+NOTE_SIZE = "9pt"
+VIEW_BACKGROUND = "#e8e8e8"
+FIELD_COLOUR = (255, 150, 0)
+
+
+def swatch(rgb) -> str:
+    red, green, blue = (int(c) for c in rgb)
+    return f"<span style='color:rgb({red}, {green}, {blue})'>■</span>"
+
+
+def shorten(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def percent(p: float) -> str:
+    return f"{100 * p:.1f}%"
+
+
+def prediction_text(session: Session, probs: np.ndarray) -> tuple[int, str]:
+    """(class index, "name 99.2%") of the most probable class."""
+    index = int(np.argmax(probs))
+    return index, f"{session.class_name(index)} &nbsp;{percent(float(probs[index]))}"
+
+
+class ImageView:
+    """One image panel: a title above a PlotWidget without axes holding a row-major ImageItem with fixed
+    levels. Separate widgets in a grid (rather than plots in one canvas) keep the three panels equally wide
+    whatever their titles say, which the linked, aspect-locked views need to stay aligned."""
+
+    def __init__(self, name: str, levels: tuple[float, float] = (0.0, 1.0)):
+        self.name = name
+        self.label = QLabel()
+        self.label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom)
+        self.label.setWordWrap(True)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.widget = pg.PlotWidget()
+        self.widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.plot = self.widget.getPlotItem()
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item.setLevels(levels)
+        self.plot.addItem(self.item)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.vb.setBackgroundColor(VIEW_BACKGROUND)  # so that white (unchanged) pixels show their edge
+        self.title = ""
+        self.set_title("")
+
+    def set_title(self, detail: str, note: str = "") -> None:
+        """Three lines, in every panel so that they line up: the panel's name, what it shows (prediction,
+        norms), and a smaller note."""
+        self.title = f"<b>{self.name}</b><br>{detail or '&nbsp;'}"
+        self.label.setText(f"<div style='font-size:{TITLE_SIZE}'>{self.title}<br><span style='font-size:"
+                           f"{NOTE_SIZE}; color:{MUTED}'>{note or '&nbsp;'}</span></div>")
+
+    def show(self, image: np.ndarray, levels: tuple[float, float]) -> None:
+        # levels passed with the image: pyqtgraph would otherwise compute them from the data (auto-levels)
+        self.item.setImage(image, autoLevels=False, levels=levels)
+
+    def clear(self) -> None:
+        self.item.clear()
+
+
+class ImageTriptych(QWidget):
+    """natural | adversarial | perturbation of the selected image, zoomed and panned together; a double click
+    fits the image again."""
+
+    def __init__(self, session: Session, run_model: RunModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session, self.run_model = session, run_model
+        self.natural = ImageView("natural")
+        self.adversarial = ImageView("adversarial")
+        self.perturbation = ImageView("perturbation", levels=(-1.0, 1.0))
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 4, 4, 0)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(2)
+        for column, view in enumerate(self.views):
+            grid.addWidget(view.label, 0, column)
+            grid.addWidget(view.widget, 1, column)
+            grid.setColumnStretch(column, 1)
+            view.widget.scene().sigMouseClicked.connect(self._on_click)
+        grid.setRowStretch(1, 1)
+        for view in (self.adversarial, self.perturbation):
+            view.plot.setXLink(self.natural.plot)
+            view.plot.setYLink(self.natural.plot)
+            view.plot.vb.disableAutoRange()  # they follow the natural view through the links
+        self._lut = diverging_colormap().getLookupTable(0.0, 1.0, 256)  # for one-channel perturbations
+        # a deformation field over the deformed image: every arrow in ONE item, as pairs of points
+        self.field_curve = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(FIELD_COLOUR, width=1.5))
+        self.field_curve.setZValue(10)
+        self.adversarial.plot.addItem(self.field_curve)
+        self._shape: tuple[int, ...] | None = None
+        self.natural_class: int | None = None
+        self.adversarial_class: int | None = None
+        session.selection_changed.connect(self.refresh)
+        session.images_changed.connect(self.refresh)
+        run_model.started.connect(self.refresh)
+        run_model.finished.connect(self.refresh)
+        run_model.cleared.connect(self.refresh)
+        run_model.stepped.connect(self._on_step)
+        self.refresh()
+
+    def fit(self) -> None:
+        """Frame the whole image again (after a zoom, or for a new input size)."""
+        self.natural.plot.vb.enableAutoRange()
+
+    def _on_click(self, event) -> None:
+        if event.double():
+            self.fit()
+
+    @property
+    def views(self) -> tuple[ImageView, ImageView, ImageView]:
+        return self.natural, self.adversarial, self.perturbation
+
+    @Slot()
+    def refresh(self, *_) -> None:
+        index = self.session.selected
+        if index < 0 or self.session.batch is None:
+            for view in self.views:
+                view.clear()
+                view.set_title("")
+            self.natural_class = self.adversarial_class = None
+            return
+        self._show_natural(index)
+        self._show_attacked(index)
+
+    @Slot(object)
+    def _on_step(self, step: Step) -> None:
+        # frames only: steps without arrays change nothing here
+        if step.frame is not None and self.session.selected >= 0:
+            self._show_attacked(self.session.selected)
+
+    def _show_natural(self, index: int) -> None:
+        image = display_array(self.session.batch.images[index])
+        self.natural.show(image, (0.0, 1.0))
+        if image.shape != self._shape:  # a new model's input size
+            self._shape = image.shape
+            self.fit()
+        self.natural_class, text = prediction_text(self.session, self.session.probs[index].numpy())
+        self.natural.set_title(text, html.escape(shorten(self.session.batch.names[index], 48)))
+
+    def _show_attacked(self, index: int) -> None:
+        attacked = self.run_model.adversarial_of(index)
+        self._show_field(index)
+        if attacked is None:
+            self.adversarial.clear()
+            self.perturbation.clear()
+            self.adversarial_class = None
+            why = "running…" if self.run_model.busy and self.run_model.request.run_index(index) is not None \
+                else "not attacked yet"
+            self.adversarial.set_title(f"<span style='color:{MUTED}'>{why}</span>")
+            self.perturbation.set_title("")
+            return
+        image, probs = attacked
+        self.adversarial.show(display_array(image), (0.0, 1.0))
+        if probs is not None:
+            self.adversarial_class, text = prediction_text(self.session, probs)
+            changed = self.adversarial_class != self.natural_class
+            colour = "#c83232" if changed else "#222222"
+            self.adversarial.set_title(f"<span style='color:{colour}'>{text}</span>", self._outcome_note(index))
+        self._show_perturbation(image - self.session.batch.images[index].numpy())
+
+    def _show_field(self, index: int) -> None:
+        field = self.run_model.field_of(index)
+        if field is None:
+            self.field_curve.setData([], [])
+            return
+        self.field_curve.setData(*field_segments(field))
+
+    def _outcome_note(self, index: int) -> str:
+        outcome = self.run_model.outcome_of(index)
+        if outcome is None:
+            return ""
+        if outcome.running:
+            state = "fooled" if outcome.fooled else "not fooled yet"
+            note = f"{state} · iteration {outcome.iterations}/{outcome.total}"
+        else:
+            stopped = " (stopped)" if outcome.stopped else ""
+            plural = "s" if outcome.iterations != 1 else ""
+            note = f"{'fooled' if outcome.fooled else 'not fooled'} · {outcome.iterations} iteration{plural}{stopped}"
+        field = self.run_model.field_of(index)
+        if field is not None:  # ADef's size of a deformation: the longest displacement
+            note += f" · ‖τ‖ {float(np.hypot(field[0], field[1]).max()):.2f} px"
+        return note
+
+    def _show_perturbation(self, delta_chw: np.ndarray) -> None:
+        """Symmetric levels at the largest change, so even a faint perturbation fills the colour range: one
+        channel through the diverging map (white = unchanged), colour channels around mid-grey."""
+        peak = perturbation_peak(delta_chw)
+        delta = display_array(delta_chw)
+        self.perturbation.item.setLookupTable(self._lut if delta.ndim == 2 else None, update=False)
+        self.perturbation.show(delta, (-peak, peak))
+        linf = float(np.abs(delta_chw).max())
+        l2 = float(np.sqrt(np.square(delta_chw, dtype=np.float64).sum()))
+        if delta.ndim == 2:
+            scale = (f"{swatch(NEGATIVE_RGB)} −{peak:.3g} darker &nbsp;"
+                     f"{swatch(POSITIVE_RGB)} +{peak:.3g} brighter")
+        else:
+            scale = f"per channel: grey unchanged, ±{peak:.3g}"
+        self.perturbation.set_title(f"L∞ {linf:.3f} ({linf * 255:.1f}/255) · L2 {l2:.3g}", scale)
+
+
+class ProbabilityBars(pg.PlotWidget):
+    """Top-k class probabilities, natural vs adversarial: one BarGraphItem per series, updated in place, on a
+    fixed axis (0..1 plus headroom for the value labels). The classes shown are the k most probable in either
+    image, so both predictions appear."""
+
+    def __init__(self, session: Session, run_model: RunModel, k: int = 5, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session, self.run_model, self.k = session, run_model, k
+        self.classes: list[int] = []
+        self._ticks: list | None = None
+        plot = self.getPlotItem()
+        plot.setTitle(f"class probabilities (top {k}): {swatch(NATURAL_COLOUR)} natural &nbsp; "
+                      f"{swatch(ADVERSARIAL_COLOUR)} adversarial", size="10pt")
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setYRange(0, 1.16, padding=0)  # fixed, so bars of successive frames compare; room for the labels
+        plot.setXRange(-0.6, k - 0.4, padding=0)
+        plot.showGrid(y=True, alpha=0.25)
+        plot.getAxis("left").setTicks([[(v, f"{v:.1f}") for v in np.linspace(0, 1, 6)]])
+        plot.getAxis("bottom").setHeight(44)
+        positions = np.arange(k, dtype=float)
+        zeros = np.zeros(k)
+        self.natural_bars = pg.BarGraphItem(x=positions - 0.2, height=zeros, width=0.38, name="natural",
+                                            brush=pg.mkBrush(*NATURAL_COLOUR), pen=pg.mkPen(None))
+        self.adversarial_bars = pg.BarGraphItem(x=positions + 0.2, height=zeros, width=0.38, name="adversarial",
+                                                brush=pg.mkBrush(*ADVERSARIAL_COLOUR), pen=pg.mkPen(None))
+        plot.addItem(self.natural_bars)
+        plot.addItem(self.adversarial_bars)
+        self.value_labels = []  # one per bar, placed once and re-texted in place
+        for offset, colour in ((-0.2, NATURAL_COLOUR), (0.2, ADVERSARIAL_COLOUR)):
+            for position in positions:
+                label = pg.TextItem("", color=colour, anchor=(0.5, 1.0))
+                label.setFont(QFont(label.textItem.font().family(), 8))
+                label.setPos(position + offset, 0)
+                plot.addItem(label)
+                self.value_labels.append(label)
+        session.selection_changed.connect(self.refresh)
+        session.images_changed.connect(self.refresh)
+        run_model.started.connect(self.refresh)
+        run_model.finished.connect(self.refresh)
+        run_model.cleared.connect(self.refresh)
+        run_model.stepped.connect(self._on_step)
+
+    def values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The heights currently drawn (natural, adversarial)."""
+        return np.asarray(self.natural_bars.opts["height"]), np.asarray(self.adversarial_bars.opts["height"])
+
+    @Slot(object)
+    def _on_step(self, step: Step) -> None:
+        if step.frame is not None:
+            self.refresh()
+
+    @Slot()
+    def refresh(self, *_) -> None:
+        index = self.session.selected
+        if index < 0 or self.session.probs is None:
+            self._draw([], np.zeros(0), None)
+            return
+        natural = self.session.probs[index].numpy()
+        attacked = self.run_model.adversarial_of(index)
+        adversarial = attacked[1] if attacked is not None else None
+        self._draw(self._classes_to_show(natural, adversarial), natural, adversarial)
+
+    def _classes_to_show(self, natural: np.ndarray, adversarial: np.ndarray | None) -> list[int]:
+        score = natural if adversarial is None else np.maximum(natural, adversarial)
+        chosen = list(np.argsort(-score, kind="stable")[: self.k])
+        request = self.run_model.request
+        if request is not None and request.target is not None and request.target not in chosen:
+            chosen[-1] = request.target  # a targeted run: always show how close the target is
+        return sorted(chosen, key=lambda c: -natural[c])
+
+    def _draw(self, classes: list[int], natural: np.ndarray, adversarial: np.ndarray | None) -> None:
+        self.classes = classes
+        natural_heights, adversarial_heights = np.zeros(self.k), np.zeros(self.k)
+        if classes:
+            natural_heights[: len(classes)] = natural[classes]
+            if adversarial is not None:
+                adversarial_heights[: len(classes)] = adversarial[classes]
+        self.natural_bars.setOpts(height=natural_heights)
+        self.adversarial_bars.setOpts(height=adversarial_heights)
+        self._label_bars(np.concatenate([natural_heights, adversarial_heights]))
+        names = [self.session.class_name(c) for c in classes]
+        ticks = [(i, "\n".join(textwrap.wrap(name, 12)[:2]) or name) for i, name in enumerate(names)]
+        if ticks != self._ticks:  # re-laying out the axis is the costly part of a redraw
+            self._ticks = ticks
+            self.getPlotItem().getAxis("bottom").setTicks([ticks])
+
+    def _label_bars(self, heights: np.ndarray) -> None:
+        for label, height in zip(self.value_labels, heights):
+            label.setText(f"{100 * height:.0f}%" if height >= 0.01 else "")
+            label.setPos(label.pos().x(), float(height))
+
+
+class RunCurves(pg.GraphicsLayoutWidget):
+    """Loss and goal probability per iteration of the selected image, redrawn on frames (at most 25 times a
+    second) and at the end, whatever the step rate."""
+
+    def __init__(self, session: Session, run_model: RunModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session, self.run_model = session, run_model
+        self.loss_plot = self.addPlot(row=0, col=0)
+        self.goal_plot = self.addPlot(row=1, col=0)
+        self.goal_plot.setXLink(self.loss_plot)
+        self.goal_plot.setYRange(0, 1, padding=0.02)
+        self.goal_plot.setLimits(yMin=-0.05, yMax=1.05)
+        self.goal_plot.enableAutoRange(y=False)
+        self.goal_plot.setLabel("bottom", "iteration")
+        for plot in (self.loss_plot, self.goal_plot):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.hideButtons()
+            plot.getAxis("left").setWidth(42)
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen((90, 90, 90), width=2))
+        self.goal_curve = self.goal_plot.plot(pen=pg.mkPen(ADVERSARIAL_COLOUR, width=2))
+        for curve in (self.loss_curve, self.goal_curve):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+        self._set_titles(None)
+        session.selection_changed.connect(self.refresh)
+        run_model.started.connect(self._on_started)
+        run_model.finished.connect(self.refresh)
+        run_model.cleared.connect(self.refresh)
+        run_model.stepped.connect(self._on_step)
+
+    def _set_titles(self, request: RunRequest | None) -> None:
+        quantity = request.spec.loss_name if request is not None else "loss"
+        self.loss_plot.setTitle(f"{quantity} per iteration", size="10pt")
+        goal = "target" if request is not None and request.target is not None else "attacked label"
+        self.goal_plot.setTitle(f"probability of the {goal}", size="10pt")
+
+    @Slot(object)
+    def _on_started(self, request: RunRequest) -> None:
+        self._set_titles(request)
+        self.refresh()
+
+    @Slot(object)
+    def _on_step(self, step: Step) -> None:
+        if step.frame is not None:
+            self.refresh()
+
+    @Slot()
+    def refresh(self, *_) -> None:
+        curves = self.run_model.curves_of(self.session.selected) if self.session.selected >= 0 else None
+        if curves is None:
+            self.loss_curve.setData([], [])
+            self.goal_curve.setData([], [])
+            return
+        iterations, loss, goal = curves
+        self.loss_curve.setData(iterations, loss)
+        self.goal_curve.setData(iterations, goal)

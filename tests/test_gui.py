@@ -1,0 +1,253 @@
+"""The GUI driven through its real widgets (pytest-qt, offscreen): runs, stopping, closing mid-run, the generated
+parameter form, bad input files, and what the plots and the batch table show after a run."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import inspect
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
+
+from engine.attacks import ATTACKS
+from gui.main_window import MainWindow
+from gui.panels import FloatEditor, IntEditor
+from gui.worker import Job
+
+SAMPLE_COUNT = 4  # a few digits keep every run short
+LOAD_TIMEOUT_MS = 60_000
+RUN_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def window(qtbot):
+    window = MainWindow(sample_count=SAMPLE_COUNT)
+    qtbot.addWidget(window)
+    window.resize(1300, 800)
+    window.show()
+    window.load_default()
+    qtbot.waitUntil(lambda: not window.session.busy and window.session.batch is not None, timeout=LOAD_TIMEOUT_MS)
+    yield window
+    window.close()
+
+
+def set_pgd(window, eps=0.3, steps=40, run_on_all=False):
+    panel = window.attack_panel
+    panel.choose_attack("pgd")
+    panel.form.editor("eps").spin.setValue(eps)
+    panel.form.editor("steps").spin.setValue(steps)
+    (panel.all_radio if run_on_all else panel.selected_radio).setChecked(True)
+
+
+def run_and_wait(qtbot, window):
+    with qtbot.waitSignal(window.run_model.finished, timeout=RUN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(window.attack_panel.run_button, Qt.MouseButton.LeftButton)
+    return finished.args[0]
+
+
+def start_long_run(qtbot, window):
+    """All loaded images, far more steps than a test lasts; returns once the first step has arrived."""
+    set_pgd(window, steps=100_000, run_on_all=True)
+    with qtbot.waitSignal(window.run_model.stepped, timeout=RUN_TIMEOUT_MS):
+        qtbot.mouseClick(window.attack_panel.run_button, Qt.MouseButton.LeftButton)
+    assert window.run_model.busy
+
+
+def test_window_opens_with_the_builtin_model_and_digits(window):
+    assert window.session.model.name == "mnist-cnn"
+    assert window.images_panel.list.count() == SAMPLE_COUNT
+    assert window.session.selected == 0
+    assert window.triptych.natural.item.image.shape == (28, 28)
+    assert window.attack_panel.run_button.isEnabled()
+
+
+def test_pgd_run_fools_the_model_and_shows_the_adversarial_image(qtbot, window):
+    window.images_panel.list.setCurrentRow(1)
+    set_pgd(window, eps=0.3, steps=40)
+
+    result = run_and_wait(qtbot, window)
+
+    triptych = window.triptych
+    assert window.run_model.request.indices == (1,)
+    assert triptych.natural_class == int(window.session.probs[1].argmax())
+    assert triptych.adversarial_class is not None and triptych.adversarial_class != triptych.natural_class
+    assert window.session.class_name(triptych.adversarial_class) in triptych.adversarial.title
+    np.testing.assert_allclose(triptych.adversarial.item.image, result.adversarial[0, 0].numpy(), atol=1e-6)
+    delta = triptych.perturbation.item.image
+    assert np.abs(delta).max() <= 0.3 + 1e-5
+    assert triptych.perturbation.item.levels is not None
+    low, high = np.ravel(triptych.perturbation.item.levels)[:2]
+    assert low == pytest.approx(-high) and high == pytest.approx(np.abs(delta).max(), rel=1e-5)
+    assert "/255" in triptych.perturbation.title
+
+
+def test_stop_ends_a_long_run_within_a_second(qtbot, window):
+    start_long_run(qtbot, window)
+    started = time.perf_counter()
+    with qtbot.waitSignal(window.run_model.finished, timeout=1000) as finished:
+        qtbot.mouseClick(window.attack_panel.stop_button, Qt.MouseButton.LeftButton)
+    assert time.perf_counter() - started < 1.0
+    result = finished.args[0]
+    assert result.stopped and len(result.adversarial) == SAMPLE_COUNT
+    assert "stopped early" in window.batch_table.summary.text()
+    assert window.attack_panel.run_button.isEnabled() and not window.attack_panel.stop_button.isEnabled()
+
+
+def test_closing_the_window_mid_run_leaves_no_thread_running(qtbot, window):
+    start_long_run(qtbot, window)
+    window.close()
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    assert inspect.getgeneratorstate(window.run_model.generator) == inspect.GEN_CLOSED
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_the_parameter_form_matches_the_declared_params(window, name):
+    panel = window.attack_panel
+    panel.choose_attack(name)
+    spec = ATTACKS[name]
+    assert list(panel.form.editors) == [p.name for p in spec.params]
+    for param in spec.params:
+        editor = panel.form.editor(param.name)
+        if param.kind is bool:
+            assert isinstance(editor.widget, QCheckBox)
+        elif param.kind is str:
+            assert isinstance(editor.widget, QComboBox)
+            assert [editor.widget.itemText(i) for i in range(editor.widget.count())] == list(param.choices)
+        elif param.kind is int:
+            assert isinstance(editor, IntEditor) and isinstance(editor.spin, QSpinBox)
+            assert (editor.auto is not None) == bool(param.auto)
+            if param.auto:
+                assert param.auto in editor.auto.toolTip()
+        else:
+            assert isinstance(editor, FloatEditor) and isinstance(editor.spin, QDoubleSpinBox)
+            assert (editor.spin.minimum(), editor.spin.maximum()) == (param.minimum, param.maximum)
+            assert (editor.grey is not None) == (param.unit == "pixel")
+            assert (editor.unbounded is not None) == (not param.finite)
+        assert param.help in editor.tooltip()
+    # the form starts from the model's defaults, which the attack accepts as they are
+    domain = window.session.model.domain
+    assert panel.form.values() == spec.defaults(domain)
+    assert panel.params() == spec.resolve({}, domain)
+
+
+def test_grey_levels_follow_the_pixel_value_both_ways(window):
+    eps = window.attack_panel.form.editor("eps")
+    eps.spin.setValue(0.1)
+    assert eps.grey.value() == pytest.approx(25.5)
+    eps.grey.setValue(8)
+    assert eps.spin.value() == pytest.approx(8 / 255, abs=1e-6)
+
+
+def test_an_invalid_eps_becomes_a_readable_message(qtbot, window):
+    set_pgd(window, eps=5.0, steps=5)
+    assert window.attack_panel.form.editor("norm").value() == "inf"
+    with qtbot.waitSignal(window.run_model.failed, timeout=RUN_TIMEOUT_MS) as failed:
+        qtbot.mouseClick(window.attack_panel.run_button, Qt.MouseButton.LeftButton)
+    assert "exceeds the whole pixel range" in failed.args[0]
+    assert "exceeds the whole pixel range" in window.last_message
+    assert "Traceback" not in window.last_message
+    assert window._message_box.isVisible()
+    assert window.attack_panel.run_button.isEnabled()  # the window stays usable
+
+
+def test_an_unknown_target_class_is_refused_before_running(qtbot, window):
+    panel = window.attack_panel
+    panel.targeted_radio.setChecked(True)
+    panel.target_combo.setEditText("banana")
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert not window.run_model.busy
+    assert "no class named 'banana'" in window.last_message
+
+
+def drop_files(window, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def test_a_corrupt_image_shows_a_message_and_keeps_the_loaded_images(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(os.urandom(200))
+    names = list(window.session.batch.names)
+    with qtbot.waitSignal(window.session.failed, timeout=LOAD_TIMEOUT_MS):
+        drop_files(window, [bad])
+    assert "bad.png" in window.last_message
+    assert window.session.batch.names == names
+    assert window.images_panel.list.count() == len(names)
+    qtbot.waitUntil(lambda: window.images_panel.samples_button.isEnabled())
+
+
+def test_dropped_files_are_appended_and_unreadable_ones_listed(qtbot, window, tmp_path):
+    good = tmp_path / "seven.png"
+    Image.fromarray(np.pad(np.full((12, 4), 255, np.uint8), 8)).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with qtbot.waitSignal(window.session.warned, timeout=LOAD_TIMEOUT_MS):
+        drop_files(window, [good, bad])
+    assert window.session.batch.names[-1] == "seven.png"
+    assert window.images_panel.list.count() == SAMPLE_COUNT + 1
+    assert "bad.png" in window.last_message
+
+
+def test_bars_and_batch_table_after_a_run_on_all_images(qtbot, window):
+    set_pgd(window, eps=0.1, steps=10, run_on_all=True)  # a small budget: some digits may hold
+    result = run_and_wait(qtbot, window)
+
+    natural, adversarial = window.bars.values()
+    for heights in (natural, adversarial):
+        assert heights.shape == (5,) and np.all((heights >= 0) & (heights <= 1))
+    selected = window.session.selected
+    assert natural.max() == pytest.approx(float(window.session.probs[selected].max()), abs=1e-6)
+    assert adversarial.sum() > 0
+
+    fooled = result.fooled
+    assert f"fooled {int(fooled.sum())}/{len(fooled)}" in window.batch_table.summary.text()
+    table = window.batch_table.table
+    assert table.rowCount() == SAMPLE_COUNT
+    assert [table.item(row, 3).text() == "yes" for row in range(table.rowCount())] == fooled.tolist()
+
+    # a click on a row shows that image in the views
+    table.setCurrentCell(2, 0)
+    assert window.session.selected == 2
+    np.testing.assert_allclose(window.triptych.adversarial.item.image, result.adversarial[2, 0].numpy(),
+                               atol=1e-6)
+
+
+def test_selecting_another_image_mid_run_watches_it(qtbot, window):
+    start_long_run(qtbot, window)
+    window.images_panel.list.setCurrentRow(2)
+    assert window.run_model.control.watched == [2]
+    qtbot.waitUntil(lambda: window.run_model.adversarial_of(2) is not None, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(window.run_model.finished, timeout=RUN_TIMEOUT_MS):
+        window.run_model.stop()
+
+
+def test_a_runtime_error_in_a_computation_is_reported_not_swallowed(qtbot):
+    # superqt's worker drops RuntimeErrors silently; torch raises most of its errors as RuntimeError
+    def broken():
+        yield 1
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    job = Job(broken())
+    with qtbot.waitSignal(job.done, timeout=5000):
+        with qtbot.waitSignal(job.failed, timeout=5000) as failed:
+            job.start()
+    assert failed.args[0] == "RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+    assert not job.running
+
+
+def test_export_writes_files_and_reports(qtbot, window, tmp_path):
+    set_pgd(window, eps=0.3, steps=20)
+    run_and_wait(qtbot, window)
+    assert window.attack_panel.export_button.isEnabled()
+    window.export_to(tmp_path / "out")
+    qtbot.waitUntil(lambda: window._export_job is None, timeout=RUN_TIMEOUT_MS)
+    assert (tmp_path / "out" / "metrics.csv").exists()
+    assert window.last_message.startswith("Exported")

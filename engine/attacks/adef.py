@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ParameterError
-from .base import AttackSpec, Param, RunControl, finish, make_step, prepare_inputs, register
+from .base import (AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin, make_step, prepare_inputs,
+                   register)
 
 PRESETS = {
     "mnist": {"candidates": 9, "sigma": 0.5, "overshoot": 1.2, "max_iter": 100},
@@ -99,18 +100,10 @@ def adef(model, images, labels=None, *, target=None, control: RunControl | None 
     n, _, height, width = x0.shape
     tau = x0.new_zeros(n, 2, height, width)
     steps_used = torch.zeros(n, dtype=torch.long, device=x0.device)
-    active = ~_reached(logits_now, labels, target)
-    history = {"loss": [], "goal_prob": []}
-    stopped = False
+    loop = PerImageLoop(max_iter, ~_reached(logits_now, labels, target), control)
     x = x0
     with torch.enable_grad():
-        for iteration in range(1, max_iter + 1):
-            if control is not None and control.stop_requested:
-                stopped = True
-                break
-            if not active.any():
-                break
-            index = active.nonzero()[:, 0]
+        for iteration, index in loop:
             tau[index] = _best_candidate_field(model, warp(x0[index], tau[index]), tau[index], labels[index],
                                                classes[index], sigma, targeted=target is not None)
             steps_used[index] += 1
@@ -121,16 +114,13 @@ def adef(model, images, labels=None, *, target=None, control: RunControl | None 
             done = _reached(logits_now[index], labels[index], target_now)
             if target is None:  # targeted, a tie with some rival is no reason to stop short of the target
                 done |= _on_boundary(logits_now[index], labels[index], None)
-            active[index] = ~done & (field_norm(tau[index]) <= max_norm)
-            record = make_step(iteration, max_iter, logits_now, field_norm(tau), labels, target, x, control,
-                               lambda watched: {"field": tau[watched].cpu().numpy().copy()})
-            history["loss"].append(record.loss)
-            history["goal_prob"].append(record.goal_prob)
-            yield record
+            loop.active[index] = ~done & (field_norm(tau[index]) <= max_norm)
+            yield loop.record(make_step(iteration, max_iter, logits_now, field_norm(tau), labels, target, x, control,
+                                        lambda watched: {"field": tau[watched].cpu().numpy().copy()}))
     tau, x = _overshoot_unfooled(model, x0, tau, labels, target, overshoot)
     extras = {"field": tau.cpu().numpy().astype("float32"), "field_norm": field_norm(tau).cpu().numpy()}
-    return finish("adef", params, model, x0, x, labels, target, probs0, steps_used, started, stopped, history,
-                  extras)
+    return finish("adef", params, model, x0, x, labels, target, probs0, steps_used, started, loop.stopped,
+                  loop.history, extras)
 
 
 def _best_candidate_field(model, x_n: torch.Tensor, tau: torch.Tensor, labels: torch.Tensor,
@@ -173,10 +163,7 @@ TARGET_MARGIN = 1e-2
 
 def _on_boundary(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
     """Whether the class that decides success (the target, else the label) ties with its best rival."""
-    decisive = (target if target is not None else labels)[:, None]
-    own = logits.gather(1, decisive)[:, 0]
-    best_other = logits.scatter(1, decisive, float("-inf")).amax(dim=1)
-    return (own - best_other).abs() < BOUNDARY_MARGIN
+    return logit_margin(logits, target if target is not None else labels).abs() < BOUNDARY_MARGIN
 
 
 def _overshoot_unfooled(model, x0, tau, labels, target, overshoot):

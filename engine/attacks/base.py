@@ -352,6 +352,37 @@ def make_step(iteration: int, total: int, logits: torch.Tensor, loss: torch.Tens
                     fooled.cpu().numpy().copy(), goal_prob.cpu().numpy().copy(), frame)
 
 
+def logit_margin(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Per image, the logit of `classes` minus the best other logit: > 0 while that class wins."""
+    own = logits.gather(1, classes[:, None])[:, 0]
+    return own - logits.scatter(1, classes[:, None], float("-inf")).amax(dim=1)
+
+
+class PerImageLoop:
+    """The loop of attacks that let every image stop on its own (DeepFool, ADef): yields (iteration, indices of
+    the images still active) until none is, `max_iter` is reached or the control asks to stop. The body updates
+    `active` in place; `history` collects the curves of the steps passed to `record`."""
+
+    def __init__(self, max_iter: int, active: torch.Tensor, control: RunControl | None):
+        self.max_iter, self.active, self.control = max_iter, active, control
+        self.stopped = False
+        self.history: dict[str, list] = {"loss": [], "goal_prob": []}
+
+    def __iter__(self):
+        for iteration in range(1, self.max_iter + 1):
+            if self.control is not None and self.control.stop_requested:
+                self.stopped = True
+                return
+            if not self.active.any():
+                return
+            yield iteration, self.active.nonzero()[:, 0]
+
+    def record(self, step: Step) -> Step:
+        self.history["loss"].append(step.loss)
+        self.history["goal_prob"].append(step.goal_prob)
+        return step
+
+
 def finish(name: str, params: dict[str, Any], model: LoadedModel, x0: torch.Tensor, x_adv: torch.Tensor,
            labels: torch.Tensor, target: torch.Tensor | None, probs_before: torch.Tensor,
            steps_used: torch.Tensor, started: float, stopped: bool, history: dict[str, list] | None = None,

@@ -10,7 +10,8 @@ import time
 import torch
 
 from ..errors import ParameterError
-from .base import AttackSpec, Param, RunControl, finish, make_step, prepare_inputs, register
+from .base import (AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin, make_step, prepare_inputs,
+                   register)
 
 NORMS = ("2", "inf")
 
@@ -63,18 +64,10 @@ def deepfool(model, images, labels=None, *, target=None, control: RunControl | N
     classes = candidate_classes(logits_now, labels, max(2, candidates))
     r_tot = torch.zeros_like(x0)
     steps_used = torch.zeros(len(x0), dtype=torch.long, device=x0.device)
-    active = logits_now.argmax(dim=1).eq(labels)
-    history = {"loss": [], "goal_prob": []}
-    stopped = False
+    loop = PerImageLoop(max_iter, logits_now.argmax(dim=1).eq(labels), control)
     x = x0
     with torch.enable_grad():
-        for iteration in range(1, max_iter + 1):
-            if control is not None and control.stop_requested:
-                stopped = True
-                break
-            if not active.any():
-                break
-            index = active.nonzero()[:, 0]
+        for iteration, index in loop:
             x_active = x[index].requires_grad_(True)
             logits = model(x_active).float()
             grads = class_gradients(x_active, logits, classes[index])
@@ -83,21 +76,11 @@ def deepfool(model, images, labels=None, *, target=None, control: RunControl | N
             x = (x0 + (1 + overshoot) * r_tot).clamp(0, 1)
             with torch.no_grad():  # the new iterate's labels: the samples that crossed leave the batch
                 logits_now[index] = model(x[index]).float()
-            active[index] = logits_now[index].argmax(dim=1).eq(labels[index])
-            record = make_step(iteration, max_iter, logits_now, _margin(logits_now, labels), labels, None, x,
-                               control)
-            history["loss"].append(record.loss)
-            history["goal_prob"].append(record.goal_prob)
-            yield record
-    return finish("deepfool", params, model, x0, x, labels, None, probs0, steps_used, started, stopped,
-                  history)
-
-
-def _margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """f_l minus the best other logit: positive while the label holds, the quantity DeepFool drives below 0."""
-    own = logits.gather(1, labels[:, None])[:, 0]
-    others = logits.scatter(1, labels[:, None], float("-inf")).amax(dim=1)
-    return own - others
+            loop.active[index] = logits_now[index].argmax(dim=1).eq(labels[index])
+            yield loop.record(make_step(iteration, max_iter, logits_now, logit_margin(logits_now, labels), labels,
+                                        None, x, control))
+    return finish("deepfool", params, model, x0, x, labels, None, probs0, steps_used, started, loop.stopped,
+                  loop.history)
 
 
 register(AttackSpec(

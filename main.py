@@ -171,6 +171,11 @@ def command_run(args) -> int:
           f"({summary['fooled_rate']:.1%}), mean Linf {summary['mean_linf']:.4f} "
           f"({summary['mean_linf'] * 255:.2f}/255), mean L2 {summary['mean_l2']:.4f}, "
           f"{time.perf_counter() - started:.1f} s -> {out}")
+    if "field_norm" in result.extras:
+        norms = result.extras["field_norm"]
+        small = float((result.fooled.numpy() & (norms <= 3)).mean())
+        print(f"deformations: mean ||tau||_T {norms.mean():.3f} px, fooled with ||tau||_T <= 3: {small:.1%}, "
+              f"mean iterations {result.steps_used.float().mean():.2f}")
     if args.export_dir:
         report = export_result(result, model, args.export_dir, batch.names)
         print(report.message())

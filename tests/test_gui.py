@@ -251,3 +251,14 @@ def test_export_writes_files_and_reports(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window._export_job is None, timeout=RUN_TIMEOUT_MS)
     assert (tmp_path / "out" / "metrics.csv").exists()
     assert window.last_message.startswith("Exported")
+
+
+def test_a_file_that_is_not_a_model_shows_a_message_and_keeps_the_model(qtbot, window, tmp_path):
+    garbage = tmp_path / "weights.pt"
+    garbage.write_bytes(os.urandom(300))
+    model = window.session.model
+    with qtbot.waitSignal(window.session.failed, timeout=LOAD_TIMEOUT_MS) as failed:
+        window.session.load_model(str(garbage), "cpu", "resnet18")
+    assert "weights.pt" in failed.args[0] and "Traceback" not in failed.args[0]
+    qtbot.waitUntil(lambda: not window.session.busy, timeout=LOAD_TIMEOUT_MS)
+    assert window.session.model is model and window.session.batch is not None

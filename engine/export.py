@@ -85,6 +85,26 @@ def composite_figure(natural: np.ndarray, adversarial: np.ndarray, title: str, c
     return figure
 
 
+def field_overlay(image_chw: np.ndarray, field: np.ndarray, arrows_per_side: int = 24) -> Image.Image:
+    """A deformation field (2,H,W, pixels, component 0 along the width) drawn as line segments from each
+    decimated pixel to where it samples from, over the enlarged image, coloured from yellow (short) to red (long)."""
+    height, width = field.shape[1:]
+    zoom = max(1, math.ceil(FIGURE_PANEL_SIDE * 2 / max(height, width)))
+    base = Image.fromarray(to_uint8(image_chw)).convert("RGB").resize((width * zoom, height * zoom), Image.NEAREST)
+    draw = ImageDraw.Draw(base)
+    stride = max(1, math.ceil(max(height, width) / arrows_per_side))
+    lengths = np.hypot(field[0], field[1])
+    peak = float(lengths.max()) or 1.0
+    for row in range(stride // 2, height, stride):
+        for col in range(stride // 2, width, stride):
+            dx, dy = float(field[0, row, col]), float(field[1, row, col])
+            start = ((col + 0.5) * zoom, (row + 0.5) * zoom)
+            end = (start[0] + dx * zoom, start[1] + dy * zoom)
+            share = lengths[row, col] / peak
+            draw.line([start, end], fill=(255, int(230 * (1 - share)), 0), width=max(1, zoom // 6))
+    return base
+
+
 # --- the rounding check ----------------------------------------------------------------------------------------
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
@@ -192,6 +212,12 @@ def _write_pictures(result: AttackResult, model: LoadedModel, directory: Path, r
         figure = composite_figure(natural, adversarial, title, captions)
         files.append(directory / f"{stem}_figure.png")
         figure.save(files[-1], format="PNG")
+        if "field" in result.extras:  # deformations: the field itself, and drawn over the deformed image
+            field = np.asarray(result.extras["field"][i], dtype=np.float32)
+            files.append(directory / f"{stem}_field.npy")
+            np.save(files[-1], field)
+            files.append(directory / f"{stem}_field.png")
+            field_overlay(adversarial, field).save(files[-1], format="PNG")
     return files
 
 

@@ -24,19 +24,21 @@ def candidate_classes(logits: torch.Tensor, labels: torch.Tensor, count: int) ->
     return torch.cat([labels[:, None], others], dim=1)
 
 
-def class_gradients(x: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """(K, N, C, H, W): the gradient of each sample's logit of class classes[:, k], one backward pass per k."""
+def boundary_normals(x: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each candidate k (after the label in column 0): d_k = f_k - f_l (K-1, N) and its gradient w_k
+    (K-1, N, C, H, W), one backward pass per candidate over the whole batch."""
     picked = logits.gather(1, classes)
-    grads = [torch.autograd.grad(picked[:, k].sum(), x, retain_graph=k < classes.shape[1] - 1)[0]
-             for k in range(classes.shape[1])]
-    return torch.stack(grads)
+    d = picked[:, 1:] - picked[:, :1]
+    count = d.shape[1]
+    w = [torch.autograd.grad(d[:, k].sum(), x, retain_graph=k < count - 1)[0] for k in range(count)]
+    return d.detach().T, torch.stack(w)
 
 
-def minimal_step(logits: torch.Tensor, grads: torch.Tensor, classes: torch.Tensor, norm: str) -> torch.Tensor:
-    """The step onto the closest linearised boundary (plus 1e-4 to cross it), per sample."""
-    picked = logits.gather(1, classes)
-    w = grads[1:] - grads[:1]  # (K-1, N, C, H, W): w_k = grad f_k - grad f_l
-    d = (picked[:, 1:] - picked[:, :1]).T  # (K-1, N): d_k = f_k - f_l
+def minimal_step(d: torch.Tensor, w: torch.Tensor, norm: str) -> torch.Tensor:
+    """The step onto the closest linearised boundary, per sample. Like the authors' code (and foolbox), 1e-4 is
+    added to the distance |d| / ||w||, not to |d|: the crossing margin then does not grow when gradients are
+    small, as they are in untrained networks."""
     flat = w.flatten(2)
     dual = flat.norm(dim=2) if norm == "2" else flat.abs().sum(dim=2)  # the dual norm of the attack's norm
     distance = d.abs() / dual.clamp_min(1e-12)
@@ -44,9 +46,10 @@ def minimal_step(logits: torch.Tensor, grads: torch.Tensor, classes: torch.Tenso
     samples = torch.arange(len(best), device=best.device)
     w_best, d_best, dual_best = w[best, samples], d[best, samples].abs(), dual[best, samples].clamp_min(1e-12)
     shape = (-1,) + (1,) * (w_best.dim() - 1)
+    step_length = d_best / dual_best + 1e-4
     if norm == "2":
-        return ((d_best + 1e-4) / dual_best**2).view(shape) * w_best
-    return ((d_best + 1e-4) / dual_best).view(shape) * w_best.sign()
+        return (step_length / dual_best).view(shape) * w_best
+    return step_length.view(shape) * w_best.sign()
 
 
 def deepfool(model, images, labels=None, *, target=None, control: RunControl | None = None, norm="2",
@@ -69,9 +72,8 @@ def deepfool(model, images, labels=None, *, target=None, control: RunControl | N
     with torch.enable_grad():
         for iteration, index in loop:
             x_active = x[index].requires_grad_(True)
-            logits = model(x_active).float()
-            grads = class_gradients(x_active, logits, classes[index])
-            r_tot[index] += minimal_step(logits.detach(), grads, classes[index], norm)
+            d, w = boundary_normals(x_active, model(x_active).float(), classes[index])
+            r_tot[index] += minimal_step(d, w, norm)
             steps_used[index] += 1
             x = (x0 + (1 + overshoot) * r_tot).clamp(0, 1)
             with torch.no_grad():  # the new iterate's labels: the samples that crossed leave the batch

@@ -112,8 +112,6 @@ def adef(model, images, labels=None, *, target=None, control: RunControl | None 
                 logits_now[index] = model(x[index]).float()
             target_now = None if target is None else target[index]
             done = _reached(logits_now[index], labels[index], target_now)
-            if target is None:  # targeted, a tie with some rival is no reason to stop short of the target
-                done |= _on_boundary(logits_now[index], labels[index], None)
             loop.active[index] = ~done & (field_norm(tau[index]) <= max_norm)
             yield loop.record(make_step(iteration, max_iter, logits_now, field_norm(tau), labels, target, x, control,
                                         lambda watched: {"field": tau[watched].cpu().numpy().copy()}))
@@ -138,10 +136,9 @@ def _best_candidate_field(model, x_n: torch.Tensor, tau: torch.Tensor, labels: t
         f = logits.gather(1, classes[:, k: k + 1])[:, 0] - own
         (g,) = torch.autograd.grad(f.sum(), x_n, retain_graph=k < classes.shape[1] - 1)
         alpha = torch.stack([(g * d_width).sum(dim=1), (g * d_height).sum(dim=1)], dim=1)
-        # Targeted, aim a hair past the tie with the rival: a step that only reaches it would not move the
-        # iterate once it sits there.
-        aim = TARGET_MARGIN if targeted else 0.0
-        candidate = tau + deformation_step(f.detach() - aim, alpha, sigma)
+        # Aim a hair past the boundary: a step that only reaches it leaves the label to rounding (which differs
+        # between batch sizes) and, once the iterate sits there, no longer moves it.
+        candidate = tau + deformation_step(f.detach() - CROSSING_MARGIN, alpha, sigma)
         norm = field_norm(candidate)
         better = norm < best_norm
         best = torch.where(better.view(-1, 1, 1, 1), candidate, best)
@@ -154,11 +151,10 @@ def _reached(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | 
     return predicted.eq(target) if target is not None else predicted.ne(labels)
 
 
-# A linear step lands on the linearised boundary, so the label of the new iterate often hangs on rounding (and
-# differs between batch sizes). Within this logit margin an image counts as on the boundary: it stops, and the
-# overshoot settles it, as in the paper.
+# Steps aim this far (in logits) past the linearised boundary. Within BOUNDARY_MARGIN of it after the loop an
+# image counts as sitting on the boundary and gets the overshoot, as in the paper.
+CROSSING_MARGIN = 1e-2
 BOUNDARY_MARGIN = 1e-5
-TARGET_MARGIN = 1e-2
 
 
 def _on_boundary(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:

@@ -3,6 +3,7 @@
     python main.py                      open the window with the built-in model and sample digits
     python main.py list                 models, attacks and their parameters
     python main.py run pgd --model mnist-cnn --images digits.npz --out out.npz [--param eps=0.3 ...]
+    python main.py stats adef --images samples --out stats/   the papers' table over a dataset
     python main.py screenshot out.png   render the window after a finished attack (the README picture)
     python main.py train-default        retrain the built-in MNIST model into resources/
 """
@@ -15,6 +16,20 @@ import time
 from pathlib import Path
 
 
+def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("attack", help="attack name, see `list`")
+    parser.add_argument("--model", default="mnist-cnn", help="built-in or torchvision name (name:random for "
+                        "untrained weights), or a TorchScript / .pt2 / state-dict file")
+    parser.add_argument("--arch", help="architecture of a state-dict file (e.g. resnet18, mnist-cnn)")
+    parser.add_argument("--images", required=True, nargs="+", help="image files, folders, .npy/.npz arrays, or "
+                        "`samples` (held-out digits / packaged photographs)")
+    parser.add_argument("--target", help="target class (index or name); untargeted when absent")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="attack parameter, repeatable (eps=8/255 works)")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images attacked at once")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advlens", description="See what image classifiers have learned "
                                      "by attacking them.")
@@ -24,19 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list models, attacks and parameters")
 
     run = commands.add_parser("run", help="run an attack headless")
-    run.add_argument("attack", help="attack name, see `list`")
-    run.add_argument("--model", default="mnist-cnn", help="built-in or torchvision name (name:random for "
-                     "untrained weights), or a TorchScript / .pt2 / state-dict file")
-    run.add_argument("--arch", help="architecture of a state-dict file (e.g. resnet18, mnist-cnn)")
-    run.add_argument("--images", required=True, nargs="+", help="image files, folders, .npy/.npz arrays, or "
-                     "`samples` (held-out digits / packaged photographs)")
-    run.add_argument("--target", help="target class (index or name); untargeted when absent")
-    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="attack parameter, repeatable (eps=8/255 works)")
+    add_attack_arguments(run)
     run.add_argument("--out", required=True, help="output .npz")
     run.add_argument("--export-dir", help="also write PNGs, figures and metrics here")
-    run.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    run.add_argument("--batch-size", type=int, default=256, help="images attacked at once")
+
+    stats = commands.add_parser("stats", help="attack a dataset's correctly classified images; print the "
+                                "papers' table (accuracy, success, iterations) and write per-image statistics")
+    add_attack_arguments(stats)
+    stats.add_argument("--out", required=True, help="folder for statistics.csv and summary.json")
+    stats.add_argument("--threshold", type=float, help="also report success with size <= this (ADef: 3 px)")
 
     shot = commands.add_parser("screenshot", help="render the main window after a finished attack")
     shot.add_argument("out", help="PNG file to write")
@@ -121,20 +132,19 @@ def parse_target(text: str | None, class_names) -> int | None:
     return matches[0]
 
 
-def command_run(args) -> int:
-    import numpy as np
+def prepare_run(args):
+    """The attack, model, parameters, target and images a `run` or `stats` command asks for, validated."""
     from tqdm import tqdm
 
     from engine.attacks import get_attack
-    from engine.attacks.base import concat_results
     from engine.data import load_images, sample_images
     from engine.errors import ParameterError
-    from engine.export import export_result
-    from engine.jobs import run_to_end
     from engine.models import load_model
 
     spec = get_attack(args.attack)
-    params = spec.resolve(parse_params(args.param), "imagenet")  # validate before the slow model load
+    spec.resolve(parse_params(args.param), "imagenet")  # validate before the slow model load
+    if args.batch_size < 1:
+        raise ParameterError("--batch-size must be at least 1")
     with tqdm(desc="weights", unit="B", unit_scale=True, leave=False, disable=None) as bar:
         def show_download(progress):
             bar.total = progress.total or None
@@ -150,19 +160,34 @@ def command_run(args) -> int:
         batch = load_images(args.images, model)
     for reason in batch.skipped:
         print(f"advlens: skipped {reason}", file=sys.stderr)
-    if args.batch_size < 1:
-        raise ParameterError("--batch-size must be at least 1")
+    return spec, model, params, target, batch
+
+
+def attack_with_progress(spec, model, batch, params, target, batch_size, only_correct):
+    """The engine's dataset run, with a progress bar over images."""
+    from tqdm import tqdm
+
+    from engine.experiments import attack_dataset
+    from engine.jobs import run_to_end
+
+    with tqdm(total=len(batch), desc=f"{spec.name} on {model.name}", unit="img", disable=None) as bar:
+        def show(progress):
+            bar.total = progress.total
+            bar.update(progress.done - bar.n)
+            if progress.step is not None:
+                bar.set_postfix(iteration=f"{progress.step.iteration}/{progress.step.total}", refresh=False)
+        return run_to_end(attack_dataset(spec, model, batch, params, target, batch_size, only_correct), show)
+
+
+def command_run(args) -> int:
+    import numpy as np
+
+    from engine.export import export_result
+
+    spec, model, params, target, batch = prepare_run(args)
     started = time.perf_counter()
-    chunks = batch.images.split(args.batch_size)
-    parts = []
-    with tqdm(total=len(chunks), desc=f"{spec.name} on {len(batch)} images", unit="batch", disable=None) as bar:
-        for chunk in chunks:
-            def show_step(step):
-                bar.set_postfix(iteration=f"{step.iteration}/{step.total}",
-                                fooled=f"{int(step.fooled.sum())}/{len(step.fooled)}", refresh=False)
-            parts.append(run_to_end(spec.fn(model, chunk, target=target, **params), show_step))
-            bar.update()
-    result = concat_results(parts)
+    stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, only_correct=False)
+    result = stats.result
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **result.arrays())
@@ -172,13 +197,23 @@ def command_run(args) -> int:
           f"({summary['mean_linf'] * 255:.2f}/255), mean L2 {summary['mean_l2']:.4f}, "
           f"{time.perf_counter() - started:.1f} s -> {out}")
     if "field_norm" in result.extras:
-        norms = result.extras["field_norm"]
-        small = float((result.fooled.numpy() & (norms <= 3)).mean())
-        print(f"deformations: mean ||tau||_T {norms.mean():.3f} px, fooled with ||tau||_T <= 3: {small:.1%}, "
-              f"mean iterations {result.steps_used.float().mean():.2f}")
+        print(f"deformations: mean ||tau||_T {stats.sizes.mean():.3f} px, fooled with ||tau||_T <= 3: "
+              f"{stats.success_under(3.0):.1%}, mean iterations {stats.mean_iterations:.2f}")
     if args.export_dir:
         report = export_result(result, model, args.export_dir, batch.names)
         print(report.message())
+    return 0
+
+
+def command_stats(args) -> int:
+    from engine.experiments import export_stats
+
+    spec, model, params, target, batch = prepare_run(args)
+    stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, only_correct=True)
+    files = export_stats(stats, args.out, args.threshold)
+    row = stats.table_row(args.threshold)
+    print("  ".join(f"{key}={value}" for key, value in row.items()))
+    print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 
 
@@ -196,7 +231,8 @@ def command_train_default(args) -> int:
     return 0
 
 
-COMMANDS = {"gui": command_gui, "list": command_list, "run": command_run, "screenshot": command_screenshot,
+COMMANDS = {"gui": command_gui, "list": command_list, "run": command_run, "stats": command_stats,
+            "screenshot": command_screenshot,
             "train-default": command_train_default}
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ batched ADef against ADef one image at a time, each pair measured in this one ru
 
     python benchmarks/deepfool_adef.py            (needs `pip install -r benchmarks/requirements.txt`)
 
-Reported: success rate, median L2, seconds, and the time ratio (ours / theirs; the bar is at most 0.5), for the
+Each pair alternates twice and keeps each side's fastest run. Reported: success rate, median L2, seconds, and the
+time ratio (ours / theirs; the bar is at most 0.5), for the
 built-in model's correctly classified held-out digits and for resnet18 (random weights) on the 8 photographs;
 then batched ADef over 256 digits against the same digits one by one (the bar is at least 3x faster).
 """
@@ -21,6 +22,9 @@ import torch  # noqa: E402
 from engine.attacks import get_attack, run_to_end  # noqa: E402
 from engine.data import heldout_digits, sample_photographs  # noqa: E402
 from engine.models import load_model  # noqa: E402
+
+
+ROUNDS = 2
 
 
 def ours(model, images):
@@ -53,8 +57,10 @@ def compare_deepfool(title, model, images):
     labels = model.predict(images)[1].to(model.device)
     images = images.to(model.device)
     print(f"{title}: {len(images)} images")
-    mine = report("AdvLens", model, images, labels, *ours(model, images))
-    theirs = report("foolbox", model, images, labels, *foolbox_deepfool(model, images, labels))
+    # Alternate twice and keep each side's faster run: a shared machine's load then hurts neither side alone.
+    runs = [(ours(model, images), foolbox_deepfool(model, images, labels)) for _ in range(ROUNDS)]
+    mine = report("AdvLens", model, images, labels, *min((r[0] for r in runs), key=lambda run: run[1]))
+    theirs = report("foolbox", model, images, labels, *min((r[1] for r in runs), key=lambda run: run[1]))
     print(f"  time ratio AdvLens / foolbox {mine[0] / theirs[0]:.3f} (bar <= 0.5); median L2 ratio "
           f"{mine[1] / theirs[1]:.4f} (bar <= 1)")
 

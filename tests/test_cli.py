@@ -79,3 +79,15 @@ def test_list_names_models_attacks_and_parameters():
     for word in ("mnist-cnn", "resnet18", "inception_v3", "fgsm", "bim", "ll", "pgd", "eps=", "step=",
                  "steps=", "norm=", "random_start="):
         assert word in done.stdout
+
+
+def test_adef_run_adds_the_field_and_stats_print_the_papers_table(tmp_path, digits_npz):
+    out = tmp_path / "adef.npz"
+    done = cli("run", "adef", "--images", digits_npz, "--out", out, "--param", "preset=mnist")
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as arrays:
+        assert arrays["field"].shape == (8, 2, 28, 28) and arrays["field"].dtype == np.float32
+    done = cli("stats", "deepfool", "--images", digits_npz, "--out", tmp_path / "stats")
+    assert done.returncode == 0, done.stderr
+    assert "success=1.0" in done.stdout and "average_iterations=" in done.stdout
+    assert (tmp_path / "stats" / "statistics.csv").exists()

@@ -1,29 +1,41 @@
-"""The main window: model and images on the left, the workspace in the middle, the attack and its plots on the
-right, a status bar with progress. It wires panel requests to the session and the run model; the views
-subscribe to those models themselves."""
+"""The main window: model and images on the left, the workspace in the middle (with the batch table and the
+statistics of a dataset run in tabs under it), the attack and its plots on the right, a status bar with
+progress. It wires panel requests to the session and the run model; the views subscribe to those models
+themselves."""
 from __future__ import annotations
 
 from pathlib import Path
+
+import math
 
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QThreadPool, Qt, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
-                               QSplitter, QVBoxLayout, QWidget)
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from engine.attacks import AttackResult, Step
+from engine.attacks import AttackResult, AttackSpec, Step
 from engine.errors import AdvLensError
+from engine.experiments import DatasetProgress, DatasetStats, export_stats
 from engine.export import export_result
 from engine.models import DEFAULT_MODEL, LoadedModel, default_device
 
 from .panels import AttackPanel, BatchTable, ImagesPanel, ModelPanel
-from .run_model import RunModel, RunRequest
-from .session import Session
+from .run_model import DatasetRequest, RunModel, RunRequest
+from .session import FOLDER, LOADED, DatasetSource, Session
+from .stats_view import StatisticsView
 from .views import ImageTriptych, ProbabilityBars, RunCurves
-from .worker import Job, steps_of
+from .worker import Job, describe_error, steps_of
 
 LEFT_WIDTH, RIGHT_WIDTH = 270, 390
+CHUNK_VALUES = 2**21  # a dataset run attacks chunks of at most this many input values (bounded memory)
+CHUNK_IMAGES = 64  # and of at most this many images: a step, so a Stop and the progress bar, stays short on a CPU
+
+
+def dataset_batch_size(model: LoadedModel) -> int:
+    """Images per chunk of a dataset run: 64 digits, about a dozen ImageNet photographs."""
+    return max(1, min(CHUNK_IMAGES, CHUNK_VALUES // math.prod(model.input_shape)))
 
 
 def configure_pyqtgraph() -> None:
@@ -51,6 +63,7 @@ class MainWindow(QMainWindow):
         self.attack_panel = AttackPanel()
         self.triptych = ImageTriptych(self.session, self.run_model)
         self.batch_table = BatchTable()
+        self.stats_view = StatisticsView(self.run_model)
         self.bars = ProbabilityBars(self.session, self.run_model)
         self.curves = RunCurves(self.session, self.run_model)
         self._build_layout()
@@ -67,9 +80,13 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.model_panel)
         left_layout.addWidget(self.images_panel, 1)
 
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.setDocumentMode(True)
+        self.bottom_tabs.addTab(self.batch_table, "Batch")
+        self.bottom_tabs.addTab(self.stats_view, "Statistics")
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(self.triptych)
-        centre.addWidget(self.batch_table)
+        centre.addWidget(self.bottom_tabs)
         centre.setStretchFactor(0, 3)
         centre.setStretchFactor(1, 1)
         centre.setSizes([370, 430])
@@ -83,7 +100,7 @@ class MainWindow(QMainWindow):
         right.addWidget(attack_scroll)
         right.addWidget(self.bars)
         right.addWidget(self.curves)
-        right.setSizes([370, 215, 275])
+        right.setSizes([420, 195, 245])
 
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
@@ -115,6 +132,10 @@ class MainWindow(QMainWindow):
         self.attack_panel.run_requested.connect(self.start_run)
         self.attack_panel.stop_requested.connect(run_model.stop)
         self.attack_panel.export_requested.connect(self._choose_export_folder)
+        self.attack_panel.dataset_requested.connect(self.start_dataset_run)
+        self.stats_view.image_selected.connect(session.select)
+        self.stats_view.export_requested.connect(self._choose_stats_folder)
+        self.triptych.save_field_requested.connect(self._choose_field_file)
 
         session.model_changed.connect(self._on_model_changed)
         session.images_changed.connect(self._on_images_changed)
@@ -127,6 +148,7 @@ class MainWindow(QMainWindow):
 
         run_model.started.connect(self._on_run_started)
         run_model.stepped.connect(self._on_run_step)
+        run_model.progressed.connect(self._on_dataset_progress)
         run_model.finished.connect(self._on_run_finished)
         run_model.failed.connect(self.show_error)
         run_model.busy_changed.connect(self._update_controls)
@@ -161,6 +183,69 @@ class MainWindow(QMainWindow):
         request = RunRequest(panel.spec(), session.model, session.batch.images[indices], tuple(indices),
                              tuple(session.batch.names[i] for i in indices), params, target)
         self.run_model.start(request, watched_loaded_index=session.selected)
+
+    @Slot()
+    def start_dataset_run(self) -> None:
+        """Attack the dataset chosen in the attack panel and gather its statistics. Held-out digits and folders
+        are first loaded in place of the current images, so that every attacked image can be opened."""
+        session, panel = self.session, self.attack_panel
+        if session.model is None:
+            self.show_error("Load a model first.")
+            return
+        try:
+            spec, params, target = panel.spec(), panel.params(), panel.target()
+        except AdvLensError as exc:
+            self.show_error(str(exc))
+            return
+        source = panel.dataset_source()
+        if source.kind == FOLDER and not source.folder:
+            folder = QFileDialog.getExistingDirectory(self, "A folder of images to attack")
+            if not folder:
+                return
+            panel.set_dataset_folder(folder)
+            source = panel.dataset_source()
+        if source.kind != LOADED:
+            session.load_dataset(source, then=lambda: self._run_dataset(spec, params, target, source))
+        elif session.batch is None:
+            self.show_error("No images are loaded: load some, or choose the held-out digits or a folder.")
+        else:
+            self._run_dataset(spec, params, target, source)
+
+    def _run_dataset(self, spec: AttackSpec, params: dict, target: int | None, source: DatasetSource) -> None:
+        """The run over the loaded images (a held-out or folder dataset was loaded with its count already)."""
+        batch, model = self.session.batch, self.session.model
+        count = len(batch) if source.kind != LOADED or source.count is None else min(source.count, len(batch))
+        request = DatasetRequest(spec, model, batch.images[:count], tuple(range(count)), tuple(batch.names[:count]),
+                                 params, target, labels=None if batch.labels is None else batch.labels[:count],
+                                 batch_size=dataset_batch_size(model), source=source.describe())
+        self.run_model.start(request)
+
+    def export_statistics_to(self, directory: str | Path) -> list[Path]:
+        """statistics.csv and summary.json (the engine's, at the threshold shown) and histogram.png."""
+        stats = self.stats_view.stats
+        if stats is None:
+            return []
+        directory = Path(directory)
+        try:
+            files = export_stats(stats, directory, threshold=self.stats_view.threshold)
+            files.append(directory / "histogram.png")
+            self.stats_view.save_histogram(str(files[-1]))
+        except Exception as exc:  # a folder that cannot be written, a full disk: a message, not a crash
+            self.show_error(f"Exporting the statistics to {directory} failed: {describe_error(exc)}")
+            return []
+        self.show_message(f"Exported {', '.join(f.name for f in files)} to {directory}.", title="AdvLens: export")
+        return files
+
+    def save_field_view_to(self, path: str | Path) -> bool:
+        """A PNG of the adversarial view with the field overlay, as shown (zoom included)."""
+        path = Path(path) if str(path).lower().endswith(".png") else Path(f"{path}.png")
+        try:
+            self.triptych.save_field_view(str(path))
+        except Exception as exc:  # an unwritable folder: a message, not a crash
+            self.show_error(f"Could not save the field view to {path}: {describe_error(exc)}")
+            return False
+        self.show_status(f"Saved the field view to {path}")
+        return True
 
     def export_to(self, directory: str | Path) -> None:
         """Export the last result (PNGs, figures, metrics, npz) in a worker thread; report when done."""
@@ -219,11 +304,12 @@ class MainWindow(QMainWindow):
     def _on_selection_changed(self, index: int) -> None:
         self.images_panel.select(index)
         self.batch_table.select_loaded(index)
+        self.stats_view.select_loaded(index)
         self.run_model.watch(index)
 
     @Slot(bool)
     def _on_session_busy(self, busy: bool) -> None:
-        if not busy:
+        if not busy and not self.run_model.busy:  # a dataset run may start as its images finish loading
             self.progress.setRange(0, 1)
             self.progress.setValue(1 if self.session.batch is not None else 0)
         self._update_controls()
@@ -245,8 +331,25 @@ class MainWindow(QMainWindow):
         self.batch_table.show_run(request, self.session.probs)
         self.batch_table.select_loaded(self.session.selected)
         self.progress.setRange(0, 0)
-        self.progress.setFormat("iteration %v / %m")
-        self.show_status(f"{request.spec.title}: running on {len(request.indices)} image(s)…")
+        if isinstance(request, DatasetRequest):
+            self.progress.setFormat("%v / %m images")
+            self.show_status(f"{request.spec.title} over {request.source} ({len(request.indices)} images): "
+                             f"classifying, then attacking…")
+        else:
+            self.progress.setFormat("iteration %v / %m")
+            self.show_status(f"{request.spec.title}: running on {len(request.indices)} image(s)…")
+
+    @Slot(object)
+    def _on_dataset_progress(self, progress: DatasetProgress) -> None:
+        if self.progress.maximum() != progress.total:
+            self.progress.setRange(0, progress.total)
+        self.progress.setValue(progress.done)
+        request = self.run_model.request
+        text = f"{progress.done}/{progress.total} attacked, {progress.fooled} fooled"
+        if progress.step is not None:
+            text += f" · iteration {progress.step.iteration}/{progress.step.total}"
+        self.show_status(f"{request.spec.title} over {request.source}: {text}")
+        self.batch_table.summary.setText(text)
 
     @Slot(object)
     def _on_run_step(self, step: Step) -> None:
@@ -261,13 +364,34 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_finished(self, result: AttackResult) -> None:
         names = self.session.model.class_names
+        stats = self.run_model.stats
+        if stats is not None:  # the request now covers the attacked images only
+            self.batch_table.show_run(self.run_model.request, self.session.probs)
+            self.batch_table.select_loaded(self.session.selected)
         self.batch_table.show_result(result, names)
         self.images_panel.show_outcomes(self.run_model.request.indices, result, names)
+        if stats is not None:
+            self._show_dataset_end(stats)
+            return
         self._show_run_end(result)
         summary = result.summary()
         stopped = ", stopped early" if result.stopped else ""
         self.show_status(f"{self.run_model.request.spec.title}: fooled {summary['fooled']}/{summary['images']} "
                          f"in {summary['seconds']:.1f} s{stopped}")
+        self._update_controls()
+
+    def _show_dataset_end(self, stats: DatasetStats) -> None:
+        request, result = self.run_model.request, stats.result
+        attacked = len(stats.fooled)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat(f"{'stopped after' if result.stopped else 'done:'} {attacked} images")
+        accuracy = "" if stats.accuracy is None else f", clean accuracy {100 * stats.accuracy:.1f}%"
+        self.show_status(f"{request.spec.title} over {request.source}: success {100 * stats.success_rate:.1f}% of "
+                         f"{attacked} attacked{accuracy}, {stats.mean_iterations:.2f} iterations on average, "
+                         f"in {result.seconds:.1f} s{', stopped early' if result.stopped else ''}")
+        self.bottom_tabs.setCurrentWidget(self.stats_view)
+        self.stats_view.select_loaded(self.session.selected)
         self._update_controls()
 
     def _show_run_end(self, result: AttackResult) -> None:
@@ -290,6 +414,16 @@ class MainWindow(QMainWindow):
         if folder:
             self.export_to(folder)
 
+    def _choose_stats_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the statistics to a folder")
+        if folder:
+            self.export_statistics_to(folder)
+
+    def _choose_field_file(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the field view", "field_view.png", "PNG images (*.png)")
+        if path:
+            self.save_field_view_to(path)
+
     @Slot(object)
     def _on_exported(self, report) -> None:
         icon = QMessageBox.Icon.Warning if report.rounding_undone else QMessageBox.Icon.Information
@@ -308,7 +442,8 @@ class MainWindow(QMainWindow):
         self.model_panel.load_button.setEnabled(not (loading or running))
         self.images_panel.set_buttons_enabled(not (loading or running) and self.session.model is not None)
         self.attack_panel.set_running(running, can_run=has_images and not loading,
-                                      has_result=self.run_model.result is not None and not exporting)
+                                      has_result=self.run_model.result is not None and not exporting,
+                                      can_run_dataset=self.session.model is not None and not loading)
 
     # --- drag and drop, closing ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from engine.models import (BUILTIN_MODELS, MODEL_FILE_SUFFIXES, RANDOM_WEIGHTS_S
 
 from .imaging import thumbnail
 from .run_model import RunRequest
+from .session import FOLDER, HELDOUT, LOADED, DatasetSource
 
 DEFAULT_ATTACK = "pgd"
 FOOLED_COLOUR = QColor(200, 50, 50)
@@ -454,11 +455,12 @@ class ParamForm(QWidget):
 # --- the attack panel ------------------------------------------------------------------------------------------
 
 class AttackPanel(QGroupBox):
-    """Attack, goal, parameters, what to run on; Run / Stop / Export."""
+    """Attack, goal, parameters, what to run on; Run / Stop / Export; and a run over a whole dataset."""
 
     run_requested = Signal()
     stop_requested = Signal()
     export_requested = Signal()
+    dataset_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Attack", parent)
@@ -492,6 +494,23 @@ class AttackPanel(QGroupBox):
         self.run_button.setToolTip("Run the attack (Ctrl+R)")
         self.stop_button.setShortcut("Esc")
         self.stop_button.setToolTip("Stop after the current iteration and keep the partial result (Esc)")
+        self.dataset_folder: str | None = None
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.addItem("held-out digits", HELDOUT)
+        self.dataset_combo.addItem("loaded images", LOADED)
+        self.dataset_combo.addItem("a folder…", FOLDER)
+        self.dataset_combo.setToolTip("The images to attack: the 1000 held-out digits (labelled) of the built-in "
+                                      "model, a folder, or the images loaded now. Held-out digits and folders "
+                                      "are loaded in place of the current images.")
+        self.count_spin = QSpinBox()
+        self.count_spin.setRange(0, 999_999)
+        self.count_spin.setSpecialValueText("all")
+        self.count_spin.setSingleStep(16)
+        self.count_spin.setToolTip("Attack only the first N images of the dataset (all: every image)")
+        self.dataset_button = QPushButton("Run over dataset")
+        self.dataset_button.setToolTip("Attack every image of the dataset (when labels are known, the ones the "
+                                       "model classifies correctly) and show the statistics: success rate, "
+                                       "iterations, the histogram of perturbation sizes")
 
         goal = QHBoxLayout()
         goal.addWidget(self.untargeted_radio)
@@ -512,6 +531,14 @@ class AttackPanel(QGroupBox):
         buttons.addWidget(self.run_button, 2)
         buttons.addWidget(self.stop_button, 1)
         buttons.addWidget(self.export_button, 1)
+        dataset = QHBoxLayout()
+        dataset.addWidget(QLabel("Dataset:"))
+        dataset.addWidget(self.dataset_combo, 3)
+        dataset.addWidget(QLabel("first"))
+        dataset.addWidget(self.count_spin, 2)
+        statistics = QHBoxLayout()
+        statistics.addWidget(hint_label("Statistics: success rate, sizes"), 1)
+        statistics.addWidget(self.dataset_button, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.attack_combo)
         layout.addWidget(self.summary)
@@ -519,6 +546,8 @@ class AttackPanel(QGroupBox):
         layout.addWidget(self.form)
         layout.addLayout(scope)
         layout.addLayout(buttons)
+        layout.addLayout(dataset)
+        layout.addLayout(statistics)
         layout.addStretch(1)  # short forms stay packed at the top
 
         if DEFAULT_ATTACK in ATTACKS:
@@ -528,6 +557,8 @@ class AttackPanel(QGroupBox):
         self.run_button.clicked.connect(self.run_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.export_button.clicked.connect(self.export_requested)
+        self.dataset_button.clicked.connect(self.dataset_requested)
+        self.dataset_combo.activated.connect(self._on_dataset_chosen)
         self._rebuild_form()
 
     def spec(self) -> AttackSpec:
@@ -542,13 +573,20 @@ class AttackPanel(QGroupBox):
         with QSignalBlocker(self.target_combo):
             self.target_combo.clear()
             self.target_combo.addItems([f"{i}: {name}" for i, name in enumerate(model.class_names)])
+        heldout = self.dataset_combo.model().item(self.dataset_combo.findData(HELDOUT))
+        heldout.setEnabled(model.domain == "mnist")  # digits are no dataset for an ImageNet model
+        heldout.setToolTip("" if heldout.isEnabled() else "for digit models only")
+        if not heldout.isEnabled() and self.dataset_combo.currentData() == HELDOUT:
+            self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(LOADED))
         self._rebuild_form()
 
-    def set_running(self, running: bool, can_run: bool, has_result: bool) -> None:
+    def set_running(self, running: bool, can_run: bool, has_result: bool, can_run_dataset: bool = False) -> None:
         self.run_button.setEnabled(not running and can_run)
         self.stop_button.setEnabled(running)
         self.export_button.setEnabled(not running and has_result)
-        for widget in (self.attack_combo, self.form, self.untargeted_radio, self.selected_radio, self.all_radio):
+        self.dataset_button.setEnabled(not running and can_run_dataset)
+        for widget in (self.attack_combo, self.form, self.untargeted_radio, self.selected_radio, self.all_radio,
+                       self.dataset_combo, self.count_spin):
             widget.setEnabled(not running)  # a run keeps the values it started with
         self.targeted_radio.setEnabled(not running and self.spec().targeted)
         self.target_combo.setEnabled(not running and self.spec().targeted and self.targeted_radio.isChecked())
@@ -574,6 +612,35 @@ class AttackPanel(QGroupBox):
     def params(self) -> dict:
         """The form's values, validated by the attack's declared parameters (ParameterError when invalid)."""
         return self.spec().resolve(self.form.values(), self.domain)
+
+    def dataset_source(self) -> DatasetSource:
+        """The dataset chosen for a statistics run (a folder one without a folder when none was chosen yet)."""
+        kind = self.dataset_combo.currentData()
+        return DatasetSource(kind, self.dataset_folder if kind == FOLDER else None, self.count_spin.value() or None)
+
+    def choose_dataset(self, kind: str, count: int | None = None) -> None:
+        self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(kind))
+        self.count_spin.setValue(count or 0)
+
+    def set_dataset_folder(self, folder: str) -> None:
+        """Use `folder` as the dataset (shown by name in the chooser)."""
+        self.dataset_folder = folder
+        index = self.dataset_combo.findData(FOLDER)
+        self.dataset_combo.setItemText(index, f"folder: {Path(folder).name or folder}")
+        self.dataset_combo.setItemData(index, folder, Qt.ItemDataRole.ToolTipRole)
+        self.dataset_combo.setCurrentIndex(index)
+
+    @Slot(int)
+    def _on_dataset_chosen(self, index: int) -> None:
+        """Choosing the folder entry asks which folder (again, to change it); cancelled, the entry stays only
+        when a folder was chosen before."""
+        if self.dataset_combo.itemData(index) != FOLDER:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "A folder of images to attack", self.dataset_folder or "")
+        if folder:
+            self.set_dataset_folder(folder)
+        elif self.dataset_folder is None:
+            self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(LOADED))
 
     @Slot()
     def _rebuild_form(self, *_) -> None:

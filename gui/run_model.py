@@ -1,8 +1,13 @@
 """One attack run as the GUI sees it: the request, the per-iteration curves, the latest frames and the result.
-Views subscribe to its signals and never to the worker, which knows nothing about views."""
+A run is either an attack on some loaded images, or an attack over loaded images taken as a dataset, which ends
+with the statistics of the papers' tables as well. Views subscribe to its signals and never to the worker, which
+knows nothing about views."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -10,6 +15,8 @@ import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
 from engine.attacks import AttackResult, AttackSpec, RunControl, Step
+from engine.data import ImageBatch
+from engine.experiments import DatasetProgress, DatasetStats, attack_dataset
 from engine.models import LoadedModel
 
 from .worker import Job, describe_error
@@ -37,6 +44,28 @@ class RunRequest:
     def run_index(self, loaded_index: int) -> int | None:
         """The position of a loaded image in this run, None when it is not being attacked."""
         return self._run_index.get(loaded_index)
+
+
+@dataclass(frozen=True)
+class DatasetRequest(RunRequest):
+    """An attack over loaded images taken as a dataset (`engine.experiments.attack_dataset`, in chunks of
+    `batch_size`): when their true `labels` are known only the images the model classifies correctly are
+    attacked, and the run ends with statistics. `source` says where the images came from, for titles."""
+
+    labels: torch.Tensor | None = None
+    batch_size: int = 256
+    source: str = "loaded images"
+
+    def dataset(self) -> ImageBatch:
+        return ImageBatch(self.images, list(self.names), self.labels)
+
+    def attacked(self, positions: Sequence[int], images: torch.Tensor) -> DatasetRequest:
+        """The request narrowed to the images that were attacked (`positions` in this request's order, their
+        `images` as the result holds them), so that run indices match the result's rows."""
+        positions = [int(p) for p in positions]
+        labels = None if self.labels is None else self.labels[torch.as_tensor(positions, dtype=torch.long)]
+        return replace(self, images=images, indices=tuple(self.indices[p] for p in positions),
+                       names=tuple(self.names[p] for p in positions), labels=labels)
 
 
 @dataclass(frozen=True)
@@ -72,8 +101,9 @@ class History:
 
 
 class RunModel(QObject):
-    started = Signal(object)  # RunRequest
+    started = Signal(object)  # RunRequest (a DatasetRequest for a run over a dataset)
     stepped = Signal(object)  # Step, after the model has recorded it
+    progressed = Signal(object)  # DatasetProgress of a dataset run: at most every FRAME_INTERVAL, and per chunk
     finished = Signal(object)  # AttackResult (partial when stopped), once the worker is done
     failed = Signal(str)
     busy_changed = Signal(bool)
@@ -83,6 +113,8 @@ class RunModel(QObject):
         super().__init__(parent)
         self.request: RunRequest | None = None
         self.result: AttackResult | None = None
+        self.stats: DatasetStats | None = None  # the statistics of a finished dataset run
+        self.progress: DatasetProgress | None = None  # where a dataset run is
         self.control: RunControl | None = None
         self.generator = None  # the engine computation of the last run (kept so tests can see it ended)
         self.last_step: Step | None = None
@@ -93,6 +125,7 @@ class RunModel(QObject):
         self._frames: dict[int, np.ndarray] = {}  # run index -> latest image (CHW) from a frame
         self._frame_fields: dict[int, np.ndarray] = {}  # run index -> latest deformation field (2, H, W)
         self._frame_probs: np.ndarray | None = None  # (N, classes) from the latest frame
+        self._last_progress = -math.inf  # when `progressed` was last emitted
 
     # --- commands --------------------------------------------------------------------------------------------
 
@@ -102,16 +135,25 @@ class RunModel(QObject):
             self.failed.emit("A run is still going; stop it first.")
             return False
         self._reset(request)
-        watched = request.run_index(watched_loaded_index) if watched_loaded_index is not None else None
-        self.control = RunControl(frame_interval=FRAME_INTERVAL, watched=[0 if watched is None else watched])
+        over_dataset = isinstance(request, DatasetRequest)
         try:
-            self.generator = request.spec.fn(request.model, request.images, labels=None, target=request.target,
-                                             control=self.control, **request.params)
+            if over_dataset:
+                # no frames: the chunks' images are not the loaded images' order, and a dataset run is watched
+                # through its progress and its statistics
+                self.control = RunControl(frame_interval=None)
+                self.generator = attack_dataset(request.spec, request.model, request.dataset(), request.params,
+                                                request.target, batch_size=request.batch_size,
+                                                control=self.control)
+            else:
+                watched = request.run_index(watched_loaded_index) if watched_loaded_index is not None else None
+                self.control = RunControl(frame_interval=FRAME_INTERVAL, watched=[0 if watched is None else watched])
+                self.generator = request.spec.fn(request.model, request.images, labels=None,
+                                                 target=request.target, control=self.control, **request.params)
         except Exception as exc:  # an attack that validates before its first step fails here, in this thread
             self.failed.emit(describe_error(exc))
             return False
         self._job = Job(self.generator, self)
-        self._job.stepped.connect(self._on_step)
+        self._job.stepped.connect(self._on_progress if over_dataset else self._on_step)
         self._job.succeeded.connect(self._on_result)
         self._job.failed.connect(self._on_failed)
         self._job.done.connect(self._on_done)
@@ -141,7 +183,7 @@ class RunModel(QObject):
         """Forget the last run (its images were replaced)."""
         if self.busy:
             return
-        self.request = self.result = self.last_step = None
+        self.request = self.result = self.last_step = self.stats = self.progress = None
         self._loss = self._goal = None
         self._frames, self._frame_fields, self._frame_probs = {}, {}, None
         self.cleared.emit()
@@ -180,29 +222,43 @@ class RunModel(QObject):
         """The run's verdict on a loaded image so far (the engine's `fooled`: away from the label, or onto the
         target); None when the image is not in the run or no step has come yet."""
         run_index = self.request.run_index(loaded_index) if self.request else None
-        if run_index is None or self.last_step is None:
+        if run_index is None:
             return None
         step = self.last_step
-        if self.result is not None:
-            return Outcome(bool(self.result.fooled[run_index]), int(self.result.steps_used[run_index]), step.total,
-                           running=False, stopped=self.result.stopped)
+        if self.result is not None:  # a dataset run has no last step: its steps are per chunk
+            iterations = int(self.result.steps_used[run_index])
+            return Outcome(bool(self.result.fooled[run_index]), iterations,
+                           step.total if step is not None else iterations, running=False, stopped=self.result.stopped)
+        if step is None:
+            return None
         return Outcome(bool(step.fooled[run_index]), step.iteration, step.total, running=True, stopped=False)
 
     def curves_of(self, loaded_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(iterations, loss, goal probability) so far for a loaded image, None when it is not in the run."""
         run_index = self.request.run_index(loaded_index) if self.request else None
-        if run_index is None or self._loss is None or self._loss.count == 0:
+        if run_index is None:
             return None
-        iterations, loss = self._loss.curve(run_index)
-        _, goal = self._goal.curve(run_index)
-        return iterations, loss, goal
+        if self._loss is not None and self._loss.count:
+            iterations, loss = self._loss.curve(run_index)
+            _, goal = self._goal.curve(run_index)
+            return iterations, loss, goal
+        history = self.result.history if self.result is not None else {}  # a dataset run's, from its result
+        if len(history.get("loss", ())) and len(history.get("goal_prob", ())):
+            loss, goal = history["loss"][:, run_index], history["goal_prob"][:, run_index]
+            return np.arange(1, len(loss) + 1), loss, goal
+        return None
 
     # --- worker signals --------------------------------------------------------------------------------------
 
     def _reset(self, request: RunRequest) -> None:
         self.request, self.result, self.last_step, self._error = request, None, None, None
-        self._loss, self._goal = History(len(request.indices)), History(len(request.indices))
+        self.stats = self.progress = None
+        if isinstance(request, DatasetRequest):  # its curves come with the result, padded per chunk
+            self._loss = self._goal = None
+        else:
+            self._loss, self._goal = History(len(request.indices)), History(len(request.indices))
         self._frames, self._frame_fields, self._frame_probs = {}, {}, None
+        self._last_progress = -math.inf
 
     @Slot(object)
     def _on_step(self, step: Step) -> None:
@@ -219,7 +275,20 @@ class RunModel(QObject):
         self.stepped.emit(step)
 
     @Slot(object)
-    def _on_result(self, result: AttackResult) -> None:
+    def _on_progress(self, progress: DatasetProgress) -> None:
+        self.progress = progress
+        now = time.perf_counter()
+        if progress.step is None or now - self._last_progress >= FRAME_INTERVAL:
+            self._last_progress = now
+            self.progressed.emit(progress)
+
+    @Slot(object)
+    def _on_result(self, result: AttackResult | DatasetStats) -> None:
+        if isinstance(result, DatasetStats):
+            # from now on the run covers the attacked images only, in the result's order
+            self.stats = result
+            self.request = self.request.attacked(result.indices, result.result.original)
+            result = result.result
         self.result = result
 
     @Slot(str)

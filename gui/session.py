@@ -2,19 +2,49 @@
 selected. Loading runs in a worker thread; views learn about changes through the signals."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from pathlib import Path
 
 import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
-from engine.data import ImageBatch, load_images, sample_images
+from engine.data import ImageBatch, heldout_digits, load_images, sample_images
 from engine.models import DownloadProgress, LoadedModel, load_model_steps
 
 from .worker import Job, steps_of
 
 SAMPLES = "samples"  # the source standing for the built-in samples (digits or photographs, by model domain)
+HELDOUT, FOLDER, LOADED = "heldout", "folder", "loaded"  # the kinds of dataset a statistics run can cover
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """The images of a run over a dataset: the held-out digits (with their labels), a folder, or the images
+    already loaded; only the first `count` of them when `count` is given."""
+
+    kind: str
+    folder: str | None = None
+    count: int | None = None
+
+    def describe(self) -> str:
+        what = {HELDOUT: "held-out digits", FOLDER: f"folder {Path(self.folder or '').name}",
+                LOADED: "loaded images"}[self.kind]
+        return what if self.count is None else f"the first {self.count} {what}"
+
+    def read(self, model: LoadedModel) -> ImageBatch:
+        """Worker-thread part: the images converted for `model` (not for LOADED, which are in the session)."""
+        if self.kind == HELDOUT:
+            return heldout_digits(model, self.count)
+        if self.kind == FOLDER and self.folder:
+            batch = load_images([self.folder], model)
+            if self.count is None or self.count >= len(batch):
+                return batch
+            first = batch.select(range(self.count))
+            first.skipped = batch.skipped
+            return first
+        raise ValueError(f"{self.kind} images are not read from anywhere")
 
 
 @dataclass
@@ -23,12 +53,13 @@ class LoadedImages:
     probs: torch.Tensor  # (N, classes) clean probabilities from the model
 
 
-def read_images(model: LoadedModel, sources: Sequence[str], sample_count: int) -> LoadedImages:
+def read_images(model: LoadedModel, sources: Sequence[str | DatasetSource], sample_count: int) -> LoadedImages:
     """Worker-thread part of loading: read and convert the sources for `model`, then classify them once."""
     parts = []
     if SAMPLES in sources:
         parts.append(sample_images(model, sample_count))
-    paths = [source for source in sources if source != SAMPLES]
+    parts += [source.read(model) for source in sources if isinstance(source, DatasetSource)]
+    paths = [source for source in sources if isinstance(source, str) and source != SAMPLES]
     if paths:
         parts.append(load_images(paths, model))
     batch = reduce(ImageBatch.extend, parts)
@@ -52,7 +83,7 @@ class Session(QObject):
         self.model: LoadedModel | None = None
         self.batch: ImageBatch | None = None
         self.probs: torch.Tensor | None = None
-        self.sources: list[str] = []
+        self.sources: list[str | DatasetSource] = []  # read again, converted, when the model changes
         self.selected = -1
         self._job: Job | None = None
         self._then = None  # what to start when the current job is done
@@ -85,6 +116,12 @@ class Session(QObject):
         if paths:
             self._load_images([str(p) for p in paths], replace=False)
 
+    def load_dataset(self, source: DatasetSource, then: Callable[[], None] | None = None) -> None:
+        """Replace the loaded images with a dataset's (held-out digits or a folder), then call `then` (unless
+        the load fails): a run over a dataset covers loaded images, so each can be opened in the workspace."""
+        if self._load_images([source], replace=True):
+            self._then = then
+
     def clear_images(self) -> None:
         self.batch, self.probs, self.sources, self.selected = None, None, [], -1
         self.images_changed.emit(True)
@@ -108,19 +145,19 @@ class Session(QObject):
 
     # --- jobs ------------------------------------------------------------------------------------------------
 
-    def _load_images(self, sources: list[str], replace: bool) -> None:
+    def _load_images(self, sources: list[str | DatasetSource], replace: bool) -> bool:
         if self.model is None:
             self.failed.emit("Load a model first: images are converted to its input size.")
-            return
+            return False
         self.status.emit("Loading images…")
         job = steps_of(read_images, self.model, sources, self.sample_count)
-        self._start(job, lambda loaded: self._images_loaded(loaded, sources, replace))
+        return self._start(job, lambda loaded: self._images_loaded(loaded, sources, replace))
 
-    def _start(self, steps, on_success) -> None:
+    def _start(self, steps, on_success) -> bool:
         if self._job is not None:
             self.failed.emit("Still busy with the previous load; try again when it is done.")
             steps.close()
-            return
+            return False
         self._job = Job(steps, self)
         self._job.stepped.connect(self._on_step)
         self._job.succeeded.connect(on_success)
@@ -129,6 +166,7 @@ class Session(QObject):
         self.busy_changed.emit(True)
         self.progress.emit(0, 0)
         self._job.start()
+        return True
 
     @Slot(object)
     def _on_step(self, step) -> None:
@@ -148,7 +186,7 @@ class Session(QObject):
         sources = self.sources or [SAMPLES]
         self._then = lambda: self._load_images(sources, replace=True)
 
-    def _images_loaded(self, loaded: LoadedImages, sources: list[str], replace: bool) -> None:
+    def _images_loaded(self, loaded: LoadedImages, sources: list[str | DatasetSource], replace: bool) -> None:
         replaced = replace or self.batch is None
         if replaced:
             self.batch, self.probs, self.sources = loaded.batch, loaded.probs, list(sources)

@@ -8,14 +8,15 @@ import textwrap
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Slot
+import pyqtgraph.exporters
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from engine.attacks import Step
 from engine.export import NEGATIVE_RGB, POSITIVE_RGB
 
-from .imaging import diverging_colormap, display_array, field_segments, perturbation_peak
+from .imaging import FieldArrows, diverging_colormap, display_array, field_segments, perturbation_peak
 from .run_model import RunModel, RunRequest
 from .session import Session
 
@@ -26,6 +27,7 @@ TITLE_SIZE = "11pt"
 NOTE_SIZE = "9pt"
 VIEW_BACKGROUND = "#e8e8e8"
 FIELD_COLOUR = (255, 150, 0)
+FIELD_EXPORT_SCALE = 3  # a saved field view is this many times the size of the view on screen
 
 
 def swatch(rgb) -> str:
@@ -90,9 +92,46 @@ class ImageView:
         self.item.clear()
 
 
+class FieldBar(QWidget):
+    """Under the workspace: whether to draw a deformation's field, how it is drawn, and saving the view."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.check = QCheckBox("show field")
+        self.check.setChecked(True)
+        self.check.setToolTip("Draw the displacement field of a deformation (ADef) over the deformed image: an arrow "
+                              "from each pixel to where it samples from")
+        self.note = QLabel()
+        self.note.setStyleSheet(f"color: {MUTED};")
+        self.save_button = QPushButton("Save field view…")
+        self.save_button.setToolTip("Save the adversarial view with the field overlay, as shown, as a PNG")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        row.addWidget(self.check)
+        row.addWidget(self.note)
+        row.addWidget(self.save_button)
+        row.addStretch(1)
+        self.show_arrows(None)
+
+    def show_arrows(self, arrows: FieldArrows | None) -> None:
+        self.check.setEnabled(arrows is not None)
+        self.save_button.setEnabled(arrows is not None)
+        if arrows is None:
+            self.note.setText("no field (deformation attacks only)")
+            return
+        spacing = "every pixel" if arrows.stride == 1 else f"every {arrows.stride} px"
+        length = "true length" if arrows.scale == 1 else f"length ×{arrows.scale:.1f}"
+        self.note.setText(f"arrows {spacing}, {length}")
+        self.note.setToolTip("Zoom in for more arrows; at pixel zoom every pixel has its arrow, drawn true to length")
+
+
 class ImageTriptych(QWidget):
     """natural | adversarial | perturbation of the selected image, zoomed and panned together; a double click
-    fits the image again."""
+    fits the image again. A deformation's field is drawn over the adversarial image, thinned to the visible
+    region so that zooming in shows more arrows."""
+
+    save_field_requested = Signal()
 
     def __init__(self, session: Session, run_model: RunModel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -100,6 +139,7 @@ class ImageTriptych(QWidget):
         self.natural = ImageView("natural")
         self.adversarial = ImageView("adversarial")
         self.perturbation = ImageView("perturbation", levels=(-1.0, 1.0))
+        self.field_bar = FieldBar()
         grid = QGridLayout(self)
         grid.setContentsMargins(4, 4, 4, 0)
         grid.setHorizontalSpacing(8)
@@ -109,6 +149,7 @@ class ImageTriptych(QWidget):
             grid.addWidget(view.widget, 1, column)
             grid.setColumnStretch(column, 1)
             view.widget.scene().sigMouseClicked.connect(self._on_click)
+        grid.addWidget(self.field_bar, 2, 0, 1, 3)
         grid.setRowStretch(1, 1)
         for view in (self.adversarial, self.perturbation):
             view.plot.setXLink(self.natural.plot)
@@ -116,9 +157,14 @@ class ImageTriptych(QWidget):
             view.plot.vb.disableAutoRange()  # they follow the natural view through the links
         self._lut = diverging_colormap().getLookupTable(0.0, 1.0, 256)  # for one-channel perturbations
         # a deformation field over the deformed image: every arrow in ONE item, as pairs of points
-        self.field_curve = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(FIELD_COLOUR, width=1.5))
+        self.field_curve = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(FIELD_COLOUR, width=2))
         self.field_curve.setZValue(10)
         self.adversarial.plot.addItem(self.field_curve)
+        self.field: np.ndarray | None = None  # the field drawn, (2, H, W) pixels
+        self.arrows: FieldArrows | None = None
+        self.field_bar.check.toggled.connect(self.field_curve.setVisible)
+        self.field_bar.save_button.clicked.connect(self.save_field_requested)
+        self.adversarial.plot.vb.sigRangeChanged.connect(self._draw_field)
         self._shape: tuple[int, ...] | None = None
         self.natural_class: int | None = None
         self.adversarial_class: int | None = None
@@ -150,6 +196,8 @@ class ImageTriptych(QWidget):
                 view.clear()
                 view.set_title("")
             self.natural_class = self.adversarial_class = None
+            self.field = None
+            self._draw_field()
             return
         self._show_natural(index)
         self._show_attacked(index)
@@ -176,8 +224,13 @@ class ImageTriptych(QWidget):
             self.adversarial.clear()
             self.perturbation.clear()
             self.adversarial_class = None
-            why = "running…" if self.run_model.busy and self.run_model.request.run_index(index) is not None \
-                else "not attacked yet"
+            stats = self.run_model.stats
+            if self.run_model.busy and self.run_model.request.run_index(index) is not None:
+                why = "running…"
+            elif stats is not None and stats.accuracy is not None and index < stats.dataset_size:
+                why = "not attacked: misclassified"  # a dataset run attacks the correctly classified ones
+            else:
+                why = "not attacked yet"
             self.adversarial.set_title(f"<span style='color:{MUTED}'>{why}</span>")
             self.perturbation.set_title("")
             return
@@ -191,11 +244,28 @@ class ImageTriptych(QWidget):
         self._show_perturbation(image - self.session.batch.images[index].numpy())
 
     def _show_field(self, index: int) -> None:
-        field = self.run_model.field_of(index)
-        if field is None:
+        self.field = self.run_model.field_of(index)
+        self._draw_field()
+
+    @Slot()
+    def _draw_field(self, *_) -> None:
+        """The arrows of the visible region (called for new fields and whenever the view is zoomed or panned)."""
+        if self.field is None:
+            self.arrows = None
             self.field_curve.setData([], [])
-            return
-        self.field_curve.setData(*field_segments(field))
+        else:
+            (x_min, x_max), (y_min, y_max) = self.adversarial.plot.vb.viewRange()
+            self.arrows = field_segments(self.field, region=(x_min, x_max, y_min, y_max))
+            self.field_curve.setData(self.arrows.xs, self.arrows.ys)
+        self.field_bar.show_arrows(self.arrows)
+
+    def save_field_view(self, path: str, scale: int = FIELD_EXPORT_SCALE) -> None:
+        """The adversarial view with its field overlay as shown (zoom included), rendered `scale` times the size
+        of the view on screen, image pixels enlarged without smoothing, as a PNG."""
+        exporter = pg.exporters.ImageExporter(self.adversarial.plot)
+        exporter.parameters()["width"] = scale * max(1, self.adversarial.widget.width())
+        if not exporter.export(toBytes=True).save(str(path), "PNG"):
+            raise OSError(f"could not write {path}")
 
     def _outcome_note(self, index: int) -> str:
         outcome = self.run_model.outcome_of(index)

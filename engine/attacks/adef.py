@@ -66,7 +66,8 @@ def smooth(field: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def field_norm(field: torch.Tensor) -> torch.Tensor:
     """||tau||_T: the largest displacement length over all pixels, per image."""
-    return field.norm(dim=1).flatten(1).amax(dim=1)
+    # Written out: torch's norm over a dimension of size 2 is an order of magnitude slower on the CPU.
+    return (field[:, 0].square() + field[:, 1].square()).sqrt().flatten(1).amax(dim=1)
 
 
 def deformation_step(f: torch.Tensor, alpha: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -28,3 +28,23 @@ def correct_digits(mnist_model, heldout):
     _, predictions = mnist_model.predict(heldout.images)
     correct = predictions == heldout.labels
     return heldout.images[correct], heldout.labels[correct]
+
+
+GUI_SAMPLE_COUNT = 4  # a few digits keep every GUI run short
+GUI_LOAD_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def window(qtbot):
+    """The main window with the built-in model and a few sample digits loaded (Qt imported only by GUI tests)."""
+    from gui.main_window import MainWindow
+
+    window = MainWindow(sample_count=GUI_SAMPLE_COUNT)
+    qtbot.addWidget(window)
+    window.resize(1500, 900)
+    window.show()
+    window.load_default()
+    qtbot.waitUntil(lambda: not window.session.busy and window.session.batch is not None,
+                    timeout=GUI_LOAD_TIMEOUT_MS)
+    yield window
+    window.close()

@@ -15,25 +15,12 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
 from engine.attacks import ATTACKS
-from gui.main_window import MainWindow
 from gui.panels import FloatEditor, IntEditor
 from gui.worker import Job
 
-SAMPLE_COUNT = 4  # a few digits keep every run short
+from conftest import GUI_SAMPLE_COUNT as SAMPLE_COUNT
 LOAD_TIMEOUT_MS = 60_000
 RUN_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def window(qtbot):
-    window = MainWindow(sample_count=SAMPLE_COUNT)
-    qtbot.addWidget(window)
-    window.resize(1300, 800)
-    window.show()
-    window.load_default()
-    qtbot.waitUntil(lambda: not window.session.busy and window.session.batch is not None, timeout=LOAD_TIMEOUT_MS)
-    yield window
-    window.close()
 
 
 def set_pgd(window, eps=0.3, steps=40, run_on_all=False):

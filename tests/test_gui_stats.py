@@ -12,24 +12,11 @@ from PySide6.QtCore import QThreadPool, Qt
 from PySide6.QtGui import QImage
 
 from engine.data import heldout_digits
-from gui.main_window import MainWindow
 
-SAMPLE_COUNT = 4
+from conftest import GUI_SAMPLE_COUNT as SAMPLE_COUNT
 DATASET_COUNT = 64
 LOAD_TIMEOUT_MS = 60_000
 RUN_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def window(qtbot):
-    window = MainWindow(sample_count=SAMPLE_COUNT)
-    qtbot.addWidget(window)
-    window.resize(1500, 900)
-    window.show()
-    window.load_default()
-    qtbot.waitUntil(lambda: not window.session.busy and window.session.batch is not None, timeout=LOAD_TIMEOUT_MS)
-    yield window
-    window.close()
 
 
 def click(qtbot, widget, pos=None):

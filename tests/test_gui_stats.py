@@ -166,19 +166,20 @@ def test_an_adef_dataset_run_stops_and_shows_the_3_pixel_threshold(qtbot, window
     assert window.attack_panel.dataset_button.isEnabled()
 
 
-def test_adef_on_a_photograph_with_an_imagenet_sized_model_shows_the_field(qtbot, window):
-    window.model_panel.set_spec("resnet18:random")
+@pytest.mark.parametrize("name,side", [("inception_v3:random", 299), ("resnet101:random", 224)])
+def test_adef_on_a_photograph_with_an_imagenet_sized_model_shows_the_field(qtbot, window, name, side):
+    window.model_panel.set_spec(name)
     click(qtbot, window.model_panel.load_button)
-    qtbot.waitUntil(lambda: not window.session.busy and window.session.model.name == "resnet18:random"
+    qtbot.waitUntil(lambda: not window.session.busy and window.session.model.name == name
                     and window.session.batch is not None, timeout=LOAD_TIMEOUT_MS)
     panel = window.attack_panel
     panel.choose_attack("adef")
     panel.form.editor("max_iter").spin.setValue(2)
     run_selected(qtbot, window, 1)
 
-    assert window.triptych.natural.item.image.shape == (224, 224, 3)
+    assert window.triptych.natural.item.image.shape == (side, side, 3)
     field = window.run_model.field_of(1)
-    assert field.shape == (2, 224, 224) and np.abs(field).max() > 0
+    assert field.shape == (2, side, side) and np.abs(field).max() > 0
     xs, _ = window.triptych.field_curve.getData()
     assert len(xs) > 0 and len(xs) % 2 == 0
     assert len(xs) // 6 <= 21 * 21  # decimated: about 20 arrows per side, not one per pixel

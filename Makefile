@@ -20,7 +20,9 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/pgd_streaming.py
+	$(PY) benchmarks/deepfool_adef.py
 
 screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) main.py screenshot docs/screenshot.png

@@ -106,9 +106,9 @@ def attack_dataset(spec: AttackSpec, model: LoadedModel, dataset: ImageBatch, pa
     labels known and `only_correct`, only the correctly classified images are attacked, as in the papers."""
     if batch_size < 1:
         raise ParameterError("batch size must be at least 1")
-    _, predictions = model.predict(dataset.images)
     accuracy, chosen = None, np.arange(len(dataset))
-    if dataset.labels is not None:
+    if dataset.labels is not None:  # unlabelled folders skip this pass: the attack classifies them anyway
+        _, predictions = model.predict(dataset.images)
         correct = (predictions == dataset.labels).numpy()
         accuracy = float(correct.mean())
         if only_correct:

@@ -103,6 +103,7 @@ class History:
 class RunModel(QObject):
     started = Signal(object)  # RunRequest (a DatasetRequest for a run over a dataset)
     stepped = Signal(object)  # Step, after the model has recorded it
+    framed = Signal()  # after a step that carried arrays: the views have something new to draw
     progressed = Signal(object)  # DatasetProgress of a dataset run: at most every FRAME_INTERVAL, and per chunk
     finished = Signal(object)  # AttackResult (partial when stopped), once the worker is done
     failed = Signal(str)
@@ -273,6 +274,8 @@ class RunModel(QObject):
                     self._frame_fields[run_index] = fields[k]
             self._frame_probs = step.probs
         self.stepped.emit(step)
+        if step.frame is not None:
+            self.framed.emit()
 
     @Slot(object)
     def _on_progress(self, progress: DatasetProgress) -> None:

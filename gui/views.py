@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-from engine.attacks import Step
 from engine.export import NEGATIVE_RGB, POSITIVE_RGB
 
 from .imaging import FieldArrows, diverging_colormap, display_array, field_segments, perturbation_peak
@@ -173,7 +172,7 @@ class ImageTriptych(QWidget):
         run_model.started.connect(self.refresh)
         run_model.finished.connect(self.refresh)
         run_model.cleared.connect(self.refresh)
-        run_model.stepped.connect(self._on_step)
+        run_model.framed.connect(self._on_frame)
         self.refresh()
 
     def fit(self) -> None:
@@ -202,10 +201,9 @@ class ImageTriptych(QWidget):
         self._show_natural(index)
         self._show_attacked(index)
 
-    @Slot(object)
-    def _on_step(self, step: Step) -> None:
-        # frames only: steps without arrays change nothing here
-        if step.frame is not None and self.session.selected >= 0:
+    @Slot()
+    def _on_frame(self) -> None:
+        if self.session.selected >= 0:
             self._show_attacked(self.session.selected)
 
     def _show_natural(self, index: int) -> None:
@@ -342,16 +340,11 @@ class ProbabilityBars(pg.PlotWidget):
         run_model.started.connect(self.refresh)
         run_model.finished.connect(self.refresh)
         run_model.cleared.connect(self.refresh)
-        run_model.stepped.connect(self._on_step)
+        run_model.framed.connect(self.refresh)
 
     def values(self) -> tuple[np.ndarray, np.ndarray]:
         """The heights currently drawn (natural, adversarial)."""
         return np.asarray(self.natural_bars.opts["height"]), np.asarray(self.adversarial_bars.opts["height"])
-
-    @Slot(object)
-    def _on_step(self, step: Step) -> None:
-        if step.frame is not None:
-            self.refresh()
 
     @Slot()
     def refresh(self, *_) -> None:
@@ -422,7 +415,7 @@ class RunCurves(pg.GraphicsLayoutWidget):
         run_model.started.connect(self._on_started)
         run_model.finished.connect(self.refresh)
         run_model.cleared.connect(self.refresh)
-        run_model.stepped.connect(self._on_step)
+        run_model.framed.connect(self.refresh)
 
     def _set_titles(self, request: RunRequest | None) -> None:
         quantity = request.spec.loss_name if request is not None else "loss"
@@ -434,11 +427,6 @@ class RunCurves(pg.GraphicsLayoutWidget):
     def _on_started(self, request: RunRequest) -> None:
         self._set_titles(request)
         self.refresh()
-
-    @Slot(object)
-    def _on_step(self, step: Step) -> None:
-        if step.frame is not None:
-            self.refresh()
 
     @Slot()
     def refresh(self, *_) -> None:

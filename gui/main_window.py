@@ -1,7 +1,7 @@
-"""The main window: model and images on the left, the workspace in the middle (with the batch table and the
-statistics of a dataset run in tabs under it), the attack and its plots on the right, a status bar with
-progress. It wires panel requests to the session and the run model; the views subscribe to those models
-themselves."""
+"""The main window: model and images on the left, workspaces in tabs beside them, a status bar with progress.
+The attack workspace has the images in the middle (with the batch table and the statistics of a dataset run in
+tabs under them) and the attack and its plots on the right. The window wires panel requests to the session and
+the run model; the views subscribe to those models themselves."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -102,14 +102,33 @@ class MainWindow(QMainWindow):
         right.addWidget(self.curves)
         right.setSizes([420, 195, 245])
 
+        attack_workspace = QSplitter(Qt.Orientation.Horizontal)
+        attack_workspace.addWidget(centre)
+        attack_workspace.addWidget(right)
+        attack_workspace.setStretchFactor(0, 1)
+        attack_workspace.setSizes([1000, RIGHT_WIDTH])
+        attack_workspace.setChildrenCollapsible(False)
+
+        # Each workspace works on the model and images of the left column; the attack workspace comes first.
+        self.workspaces = QTabWidget()
+        self.workspaces.setDocumentMode(True)
+        self.workspaces.addTab(attack_workspace, "Attack")
+
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
-        main.addWidget(centre)
-        main.addWidget(right)
+        main.addWidget(self.workspaces)
         main.setStretchFactor(1, 1)
-        main.setSizes([LEFT_WIDTH, 1000, RIGHT_WIDTH])
+        main.setSizes([LEFT_WIDTH, 1000 + RIGHT_WIDTH])
         main.setChildrenCollapsible(False)
         self.setCentralWidget(main)
+
+    def show_workspace(self, title: str) -> QWidget:
+        """Bring the workspace with this tab title to the front and return it."""
+        for index in range(self.workspaces.count()):
+            if self.workspaces.tabText(index) == title:
+                self.workspaces.setCurrentIndex(index)
+                return self.workspaces.widget(index)
+        raise KeyError(f"no workspace called {title!r}")
 
     def _build_status_bar(self) -> None:
         self.status_label = QLabel("Ready")

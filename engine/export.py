@@ -164,6 +164,13 @@ def export_result(result: AttackResult, model: LoadedModel, directory: str | Pat
     return report
 
 
+def target_names(result: AttackResult, index: int, classes: Sequence[str]) -> str:
+    """The target of one image: a class name, the allowed classes joined by "|", or "" when untargeted."""
+    if result.target is None:
+        return ""
+    return "|".join(classes[int(c)] for c in result.target[index].reshape(-1))
+
+
 def metric_rows(result: AttackResult, model: LoadedModel, names: Sequence[str], probs_rounded: torch.Tensor,
                 still_fooled: torch.Tensor) -> list[dict]:
     classes = model.class_names
@@ -173,7 +180,7 @@ def metric_rows(result: AttackResult, model: LoadedModel, names: Sequence[str], 
         p0, p1, p8 = int(before[i].argmax()), int(after[i].argmax()), int(probs_rounded[i].argmax())
         rows.append({
             "index": i, "name": names[i], "label": classes[int(result.labels[i])],
-            "target": "" if result.target is None else classes[int(result.target[i])],
+            "target": target_names(result, i, classes),
             "pred_before": classes[p0], "confidence_before": round(float(before[i, p0]), 6),
             "pred_after": classes[p1], "confidence_after": round(float(after[i, p1]), 6),
             "fooled": bool(result.fooled[i]), "pred_after_rounding": classes[p8],

@@ -381,6 +381,16 @@ class IntEditor(ParamEditor):
             self.spin.setValue(int(value))
 
 
+def describe_goal(result: AttackResult, class_names) -> str:
+    """" towards 7", " towards ranks 2..4" (each image has its own classes there), or "" when untargeted."""
+    if result.target is None:
+        return ""
+    if result.target.dim() == 1:
+        return f" towards {class_names[int(result.target[0])]}"
+    first = int(result.params.get("first_rank", 1))
+    return f" towards ranks {first}..{first + result.target.shape[1] - 1}"
+
+
 class ChoiceEditor(ParamEditor):
     def __init__(self, param: Param):
         super().__init__(param)
@@ -729,7 +739,7 @@ class BatchTable(QWidget):
                 self._set(row, 4, f"{linf:.4f} ({255 * linf:.1f})")
                 self._set(row, 5, f"{float(result.l2[row]):.3f}")
         stopped = " (stopped early)" if result.stopped else ""
-        goal = "" if result.target is None else f" towards {class_names[int(result.target[0])]}"
+        goal = describe_goal(result, class_names)
         self.summary.setText(f"fooled {int(fooled.sum())}/{len(fooled)}{stopped} · {result.attack.upper()}{goal} "
                              f"{describe_params(result.params)} · {result.seconds:.1f} s")
 

@@ -86,3 +86,40 @@ def test_targeted_adef_reaches_the_target(mnist_model, correct_digits):
     spec = get_attack("adef")
     result = run_to_end(spec.fn(mnist_model, images, target=targets, **spec.resolve({}, "mnist")))
     assert (result.pred_after == targets).float().mean() >= 0.75
+
+
+def test_rank_targeted_adef_lands_only_on_the_chosen_ranks(mnist_model, correct_digits):
+    """Targeted at ranks 3..5 of the clean image: success means the new label is one of those three classes,
+    and the exported target is that set per image."""
+    images = correct_digits[0][:16]
+    spec = get_attack("adef")
+    params = spec.resolve({"preset": "mnist", "candidates": "3", "first_rank": "3", "rank_targeted": "yes"}, "mnist")
+    result = run_to_end(spec.fn(mnist_model, images, **params))
+    ranked = result.probs_before.argsort(dim=1, descending=True)
+    assert torch.equal(result.target, ranked[:, 3:6])
+    in_ranks = (result.pred_after[:, None] == ranked[:, 3:6]).any(dim=1)
+    assert torch.equal(result.fooled, in_ranks)
+    assert in_ranks.float().mean() >= 0.9
+    assert result.arrays()["target"].shape == (16, 3)
+
+
+def test_untargeted_adef_counts_any_change_but_rank_targeted_does_not(mnist_model, correct_digits):
+    """An untargeted run from rank 9 may stop on any other class; the same run targeted at rank 9 may not."""
+    images = correct_digits[0][:16]
+    untargeted = adef(mnist_model, images, preset="mnist", candidates=1, first_rank=9)
+    targeted = adef(mnist_model, images, preset="mnist", candidates=1, first_rank=9, rank_targeted=True)
+    ninth = untargeted.probs_before.argsort(dim=1, descending=True)[:, 9]
+    assert untargeted.fooled.all()
+    assert torch.equal(targeted.fooled, targeted.pred_after.eq(ninth))
+    assert targeted.fooled.float().mean() >= 0.75
+    # the ninth-ranked class is far: its fields are longer than those of the untargeted run
+    assert targeted.extras["field_norm"].mean() > untargeted.extras["field_norm"].mean()
+
+
+def test_rank_parameters_are_checked(mnist_model, correct_digits):
+    from engine.errors import ParameterError
+    with pytest.raises(ParameterError, match="first_rank"):
+        adef(mnist_model, correct_digits[0][:2], first_rank=10)
+    spec = get_attack("adef")
+    with pytest.raises(ParameterError, match="not both"):
+        run_to_end(spec.fn(mnist_model, correct_digits[0][:2], target=3, rank_targeted=True))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import ParameterError
 from .base import (AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin, make_step, prepare_inputs,
-                   register)
+                   register, success)
 
 PRESETS = {
     "mnist": {"candidates": 9, "sigma": 0.5, "overshoot": 1.2, "max_iter": 100},
@@ -77,27 +77,36 @@ def deformation_step(f: torch.Tensor, alpha: torch.Tensor, sigma: float) -> torc
     return (-f / energy).view(-1, 1, 1, 1) * smooth(a, sigma)
 
 
-def candidate_ranks(logits: torch.Tensor, count: int) -> torch.Tensor:
-    """(N, count): the classes ranked 1..count by the clean logits (rank 0 is the predicted label)."""
-    count = min(count, logits.shape[1] - 1)
-    return logits.argsort(dim=1, descending=True)[:, 1: count + 1]
+def candidate_ranks(logits: torch.Tensor, count: int, first_rank: int = 1) -> torch.Tensor:
+    """(N, count): the classes ranked first_rank..first_rank+count-1 by the clean logits (rank 0 is the predicted
+    label), cut at the last class."""
+    if not 1 <= first_rank < logits.shape[1]:
+        raise ParameterError(f"first_rank must be in 1..{logits.shape[1] - 1} for {logits.shape[1]} classes")
+    return logits.argsort(dim=1, descending=True)[:, first_rank: first_rank + count]
 
 
 # --- the attack ------------------------------------------------------------------------------------------------
 
 def adef(model, images, labels=None, *, target=None, control: RunControl | None = None, candidates=1,
-         sigma=1.0, overshoot=1.1, max_iter=100, max_norm=math.inf, preset=None):
-    """ADef, untargeted (any class but the label, the `candidates` next-ranked classes tried) or targeted at a
-    class. Adds `field` (N,2,H,W pixels) and `field_norm` (N,) to the result."""
+         first_rank=1, rank_targeted=False, sigma=1.0, overshoot=1.1, max_iter=100, max_norm=math.inf,
+         preset=None):
+    """ADef over the candidate classes ranked first_rank.. first_rank+candidates-1 by the clean image: untargeted
+    (any class but the label counts), targeted at those ranks (`rank_targeted`: only a candidate counts, and the
+    result's `target` is the (N, K) set of them), or targeted at one class. Adds `field` (N,2,H,W pixels) and
+    `field_norm` (N,) to the result."""
     if sigma < 0 or overshoot < 1 or max_norm <= 0:
         raise ParameterError("sigma must be >= 0, overshoot >= 1 and max_norm > 0")
-    params = {"candidates": candidates, "sigma": sigma, "overshoot": overshoot, "max_iter": max_iter,
-              "max_norm": max_norm}
+    if rank_targeted and target is not None:
+        raise ParameterError("give either a target class or rank_targeted, not both")
+    params = {"candidates": candidates, "first_rank": first_rank, "rank_targeted": rank_targeted, "sigma": sigma,
+              "overshoot": overshoot, "max_iter": max_iter, "max_norm": max_norm}
     started = time.perf_counter()
     x0, labels, target, probs0 = prepare_inputs(model, images, labels, target)
     with torch.no_grad():
         logits_now = model(x0).float()
-    classes = target[:, None] if target is not None else candidate_ranks(logits_now, candidates)
+    classes = candidate_ranks(logits_now, candidates, first_rank) if target is None else target[:, None]
+    if rank_targeted:
+        target = classes
     n, _, height, width = x0.shape
     tau = x0.new_zeros(n, 2, height, width)
     steps_used = torch.zeros(n, dtype=torch.long, device=x0.device)
@@ -129,8 +138,8 @@ def _best_candidate_field(model, x_n: torch.Tensor, tau: torch.Tensor, labels: t
     x_n = x_n.detach().requires_grad_(True)
     logits = model(x_n).float()
     d_width, d_height = image_gradient(x_n.detach())
-    if targeted:
-        labels = logits.detach().scatter(1, classes[:, :1], float("-inf")).argmax(dim=1)
+    if targeted:  # the rival: the strongest class outside the targets
+        labels = logits.detach().scatter(1, classes, float("-inf")).argmax(dim=1)
     own = logits.gather(1, labels[:, None])[:, 0]
     best, best_norm = tau, torch.full((len(tau),), math.inf, device=tau.device)
     for k in range(classes.shape[1]):
@@ -148,8 +157,7 @@ def _best_candidate_field(model, x_n: torch.Tensor, tau: torch.Tensor, labels: t
 
 
 def _reached(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-    predicted = logits.argmax(dim=1)
-    return predicted.eq(target) if target is not None else predicted.ne(labels)
+    return success(logits.argmax(dim=1), labels, target)
 
 
 # Steps aim this far (in logits) past the linearised boundary. Within BOUNDARY_MARGIN of it after the loop an
@@ -159,7 +167,7 @@ BOUNDARY_MARGIN = 1e-5
 
 
 def _on_boundary(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-    """Whether the class that decides success (the target, else the label) ties with its best rival."""
+    """Whether the classes that decide success (the targets, else the label) tie with their best rival."""
     return logit_margin(logits, target if target is not None else labels).abs() < BOUNDARY_MARGIN
 
 
@@ -179,7 +187,9 @@ register(AttackSpec(
     "adef", "ADef (adversarial deformation)", adef,
     (Param("preset", str, "auto", "parameter set of the paper; auto follows the model", choices=("auto",) +
            tuple(PRESETS)),
-     Param("candidates", int, 1, "untargeted: try the classes ranked 1..K by the clean image", 1, 1000),
+     Param("candidates", int, 1, "try the K classes ranked next by the clean image (from first_rank on)", 1, 1000),
+     Param("first_rank", int, 1, "rank of the first candidate: 1 is the runner-up of the clean image", 1, 100_000),
+     Param("rank_targeted", bool, False, "succeed only when the new label is one of the candidates"),
      Param("sigma", float, 1.0, "std of the Gaussian smoothing of the field, in pixels (0: none)", 0.0, 50.0),
      Param("overshoot", float, 1.1, "factor applied to fields that end on the boundary", 1.0, 10.0),
      Param("max_iter", int, 100, "iterations at most", 1, 10_000),

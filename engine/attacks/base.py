@@ -238,7 +238,7 @@ class AttackResult:
     original: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
     adversarial: torch.Tensor
     labels: torch.Tensor  # the label attacked away from, per image
-    target: torch.Tensor | None  # per-image target when targeted
+    target: torch.Tensor | None  # per-image target (N,) when targeted, or allowed classes (N, K) (ADef's ranks)
     probs_before: torch.Tensor  # (N, classes)
     probs_after: torch.Tensor
     steps_used: torch.Tensor  # (N,) int64
@@ -300,8 +300,11 @@ class AttackResult:
 
 
 def success(pred: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-    """Fooled: the prediction left the attacked label, or reached the target when there is one."""
-    return pred.eq(target) if target is not None else pred.ne(labels)
+    """Fooled: the prediction left the attacked label, or reached the target when there is one. A target may be
+    one class per image (N,) or a set of allowed classes per image (N, K), e.g. ADef's candidate ranks."""
+    if target is None:
+        return pred.ne(labels)
+    return pred.eq(target) if target.dim() == 1 else pred[:, None].eq(target).any(dim=1)
 
 
 def prepare_inputs(model: LoadedModel, images: torch.Tensor, labels, target
@@ -341,7 +344,7 @@ def make_step(iteration: int, total: int, logits: torch.Tensor, loss: torch.Tens
         probs = torch.softmax(logits.detach().float(), dim=1)
         fooled = success(probs.argmax(dim=1), labels, target)
         goal = target if target is not None else labels
-        goal_prob = probs.gather(1, goal[:, None])[:, 0]
+        goal_prob = probs.gather(1, as_class_sets(goal)).amax(dim=1)
         frame = None
         if control is not None and control.frame_due(final=iteration == total):
             watched = control.watched_indices(len(x))
@@ -352,10 +355,17 @@ def make_step(iteration: int, total: int, logits: torch.Tensor, loss: torch.Tens
                     fooled.cpu().numpy().copy(), goal_prob.cpu().numpy().copy(), frame)
 
 
+def as_class_sets(classes: torch.Tensor) -> torch.Tensor:
+    """One class per image (N,) as a set of one (N, 1); sets (N, K) unchanged."""
+    return classes[:, None] if classes.dim() == 1 else classes
+
+
 def logit_margin(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """Per image, the logit of `classes` minus the best other logit: > 0 while that class wins."""
-    own = logits.gather(1, classes[:, None])[:, 0]
-    return own - logits.scatter(1, classes[:, None], float("-inf")).amax(dim=1)
+    """Per image, the best logit of `classes` (one class (N,) or a set (N, K)) minus the best logit outside
+    them: > 0 while that class, or one of the set, wins."""
+    sets = as_class_sets(classes)
+    own = logits.gather(1, sets).amax(dim=1)
+    return own - logits.scatter(1, sets, float("-inf")).amax(dim=1)
 
 
 class PerImageLoop:

@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/pgd_streaming.py
 	$(PY) benchmarks/deepfool_adef.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/playground_fps.py
 
 screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) main.py screenshot docs/screenshot.png

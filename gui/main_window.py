@@ -10,7 +10,7 @@ import math
 
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QThreadPool, Qt, Slot
+from PySide6.QtCore import QSignalBlocker, QThreadPool, Qt, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
                                QSplitter, QTabWidget, QVBoxLayout, QWidget)
@@ -22,10 +22,12 @@ from engine.export import export_result
 from engine.models import DEFAULT_MODEL, LoadedModel, default_device
 
 from .panels import AttackPanel, BatchTable, ImagesPanel, ModelPanel
+from .playground import PlaygroundWorkspace
 from .run_model import DatasetRequest, RunModel, RunRequest
 from .session import FOLDER, LOADED, DatasetSource, Session
 from .stats_view import StatisticsView
 from .views import ImageTriptych, ProbabilityBars, RunCurves
+from .visualize import VisualizeWorkspace
 from .worker import Job, describe_error, steps_of
 
 LEFT_WIDTH, RIGHT_WIDTH = 270, 390
@@ -113,6 +115,16 @@ class MainWindow(QMainWindow):
         self.workspaces = QTabWidget()
         self.workspaces.setDocumentMode(True)
         self.workspaces.addTab(attack_workspace, "Attack")
+        # The others are built when first opened: a window starts faster, and pyqtgraph's plot widgets (which
+        # PySide 6.12 charges with stray reference drops) are only made for the workspaces that are used.
+        self._workspace_makers = {
+            "Visualize": lambda: VisualizeWorkspace(self.session, self.run_model),
+            "Playground": lambda: PlaygroundWorkspace(self),
+        }
+        self.opened_workspaces: dict[str, QWidget] = {}
+        for title in self._workspace_makers:
+            self.workspaces.addTab(QWidget(), title)
+        self.workspaces.currentChanged.connect(self._open_workspace)
 
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
@@ -123,12 +135,28 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(main)
 
     def show_workspace(self, title: str) -> QWidget:
-        """Bring the workspace with this tab title to the front and return it."""
+        """Bring the workspace with this tab title to the front (building it the first time) and return it."""
         for index in range(self.workspaces.count()):
             if self.workspaces.tabText(index) == title:
                 self.workspaces.setCurrentIndex(index)
+                self._open_workspace(index)
                 return self.workspaces.widget(index)
         raise KeyError(f"no workspace called {title!r}")
+
+    @Slot(int)
+    def _open_workspace(self, index: int) -> None:
+        """Replace a not yet opened workspace's empty tab by the workspace itself."""
+        title = self.workspaces.tabText(index)
+        if title not in self._workspace_makers:
+            return
+        workspace = self._workspace_makers.pop(title)()
+        self.opened_workspaces[title] = workspace
+        with QSignalBlocker(self.workspaces):
+            placeholder = self.workspaces.widget(index)
+            self.workspaces.removeTab(index)
+            self.workspaces.insertTab(index, workspace, title)
+            self.workspaces.setCurrentIndex(index)
+        placeholder.deleteLater()
 
     def _build_status_bar(self) -> None:
         self.status_label = QLabel("Ready")
@@ -481,6 +509,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop the run and wait for every worker thread, so that nothing is left running."""
         self.run_model.shutdown()
+        for workspace in self.opened_workspaces.values():
+            workspace.shutdown()
         self.session.cancel()
         self.session.wait()
         if self._export_job is not None:

@@ -1,0 +1,104 @@
+"""The linearity panel: the lecture's dot product, whose sign flips when every input moves half a unit along its
+weight's sign, and how the step that flips a score shrinks as the number of inputs grows."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from engine.playground import FlipSteps, flip_steps, seed_example, sum_terms
+
+from ..worker import Job, steps_of
+
+IMAGE_INPUTS = {"MNIST 28x28": 28 * 28, "ImageNet 299x299x3": 299 * 299 * 3}
+MUTED = "#666666"
+
+
+class LinearityPanel(QWidget):
+    """Top: the dot product before and after the step (the step is adjustable). Bottom: the median flipping
+    step of random scores against the number of inputs, on log axes, with the 1/sqrt(n) law."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.step_spin = QDoubleSpinBox()
+        self.step_spin.setRange(0.0, 5.0)
+        self.step_spin.setSingleStep(0.05)
+        self.step_spin.setDecimals(2)
+        self.step_spin.setValue(0.5)
+        self.step_spin.setToolTip("How far every input moves along the sign of its weight")
+        self.example = QLabel()
+        self.example.setTextFormat(Qt.TextFormat.RichText)
+        self.example.setWordWrap(True)
+        self.plot = pg.PlotWidget()
+        self.flips: FlipSteps | None = None
+        self._job: Job | None = None
+        self._build_plot()
+        row = QHBoxLayout()
+        row.addWidget(QLabel("step per input"))
+        row.addWidget(self.step_spin)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.example)
+        layout.addLayout(row)
+        layout.addWidget(self.plot, 1)
+        self.step_spin.valueChanged.connect(self.show_example)
+        self.show_example()
+
+    def _build_plot(self) -> None:
+        plot = self.plot.getPlotItem()
+        plot.setLogMode(x=True, y=True)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setLabel("bottom", "number of inputs n")
+        plot.setLabel("left", "step per input that flips the score")
+        plot.getAxis("left").enableAutoSIPrefix(False)  # a log axis would otherwise read "10^2 (x0.001)"
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.addLegend(offset=(-10, 10))
+        self.measured = plot.plot([], [], pen=pg.mkPen((67, 147, 195), width=2), symbol="o", symbolSize=7,
+                                  symbolBrush=(67, 147, 195), name="median over random w, x ~ N(0, 1)")
+        self.law = plot.plot([], [], pen=pg.mkPen((120, 120, 120), width=1.5, style=Qt.PenStyle.DashLine),
+                             name="1 / sqrt(n)")
+        for name, count in IMAGE_INPUTS.items():
+            plot.addItem(pg.InfiniteLine(np.log10(count), angle=90, pen=pg.mkPen((180, 180, 180)), label=name,
+                                         labelOpts={"position": 0.85, "color": MUTED, "rotateAxis": (1, 0)}))
+
+    @Slot()
+    def show_example(self, *_) -> None:
+        example = seed_example(self.step_spin.value())
+        step = example.step
+        self.example.setText(
+            "<div style='font-size:10pt'><b>Models are too linear.</b> A class score is a dot product "
+            "w&#8901;x of many inputs. The lecture's ten:<br>"
+            f"x = ({', '.join(f'{v:g}' for v in example.inputs)}), w = "
+            f"({', '.join(f'{v:g}' for v in example.weights)})<br>"
+            f"score before: {sum_terms(example.terms_before)} = <b>{example.score_before:g}</b><br>"
+            f"every input moved by {step:g} along sign(w): {sum_terms(example.terms_after)} = "
+            f"<b>{example.score_after:g}</b><br>"
+            f"<span style='color:{MUTED}'>The score changes by step &times; ||w||&#8321; = {step:g} &times; "
+            f"{np.abs(example.weights).sum():g}; any step above |score| / ||w||&#8321; = "
+            f"{example.flip_step:g} flips its sign. With n inputs the score grows like &radic;n but ||w||&#8321; "
+            "like n, so the step needed shrinks like 1/&radic;n (below).</span></div>")
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.flips is None and self._job is None:  # computed once, off the GUI thread, when first shown
+            self._job = Job(steps_of(flip_steps), self)
+            self._job.succeeded.connect(self.show_flips)
+            self._job.done.connect(self._on_done)
+            self._job.start()
+
+    @Slot(object)
+    def show_flips(self, flips: FlipSteps) -> None:
+        self.flips = flips
+        self.measured.setData(flips.dims, flips.median_step)
+        self.law.setData(flips.dims, flips.sqrt_law)
+
+    @Slot()
+    def _on_done(self) -> None:
+        self._job = None
+
+    def shutdown(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self._job.wait()

@@ -115,8 +115,8 @@ class MainWindow(QMainWindow):
         self.workspaces = QTabWidget()
         self.workspaces.setDocumentMode(True)
         self.workspaces.addTab(attack_workspace, "Attack")
-        # The others are built when first opened: a window starts faster, and pyqtgraph's plot widgets (which
-        # PySide 6.12 charges with stray reference drops) are only made for the workspaces that are used.
+        # The others are built when first opened: a window starts faster, and their many plot widgets are only
+        # made for the workspaces that are used.
         self._workspace_makers = {
             "Visualize": lambda: VisualizeWorkspace(self.session, self.run_model),
             "Playground": lambda: PlaygroundWorkspace(self),

@@ -152,11 +152,11 @@ class MainWindow(QMainWindow):
         workspace = self._workspace_makers.pop(title)()
         self.opened_workspaces[title] = workspace
         with QSignalBlocker(self.workspaces):
-            placeholder = self.workspaces.widget(index)
+            empty_tab = self.workspaces.widget(index)
             self.workspaces.removeTab(index)
             self.workspaces.insertTab(index, workspace, title)
             self.workspaces.setCurrentIndex(index)
-        placeholder.deleteLater()
+        empty_tab.deleteLater()
 
     def _build_status_bar(self) -> None:
         self.status_label = QLabel("Ready")

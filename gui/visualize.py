@@ -72,6 +72,7 @@ class OutputTab(QWidget):
         self.controls.addWidget(self.export_button)
 
     def steps(self, control: RunControl) -> Generator:
+        """The engine computation of a runnable tab; every runnable subclass defines it."""
         raise NotImplementedError
 
     def begin(self) -> None:
@@ -81,6 +82,7 @@ class OutputTab(QWidget):
         """A step of the running computation (frames at most every ~40 ms)."""
 
     def show_result(self, result) -> None:
+        """Show the computation's result; every runnable subclass defines it."""
         raise NotImplementedError
 
     def pictures(self) -> dict[str, np.ndarray]:

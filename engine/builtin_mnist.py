@@ -33,6 +33,9 @@ IMAGE_SIDE = 28
 NUM_CLASSES = 10
 WEIGHTS_FILENAME = "mnist_cnn.pt"
 HELDOUT_FILENAME = "mnist_heldout.npz"
+CONTRAST_LOWEST = 0.3  # training images' ink is scaled by U[0.3, 1]
+NOISE_AMPLITUDE = 0.2  # and half of them get +-U[0, 0.2] sign noise
+TRAINING_EPOCHS = 25
 DEFAULT_RESOURCES_DIR = Path(__file__).resolve().parent.parent / "resources"
 
 StateDict = dict[str, torch.Tensor]
@@ -143,6 +146,28 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
+def random_contrast(images: torch.Tensor, lowest: float, generator: torch.Generator) -> torch.Tensor:
+    """Scale each image's ink by a factor in [lowest, 1]: faint strokes are strokes too."""
+    factors = lowest + (1 - lowest) * torch.rand(len(images), generator=generator)
+    return images * factors.view(-1, 1, 1, 1)
+
+
+def random_sign_noise(images: torch.Tensor, amplitude: float, generator: torch.Generator) -> torch.Tensor:
+    """To half of the images (on average), +-a per pixel with a in [0, amplitude] drawn per image, clipped to
+    [0, 1]: the model learns to ignore the random noise that universal perturbations are measured against."""
+    count = len(images)
+    chosen = (torch.rand(count, generator=generator) < 0.5).float()
+    size = (chosen * amplitude * torch.rand(count, generator=generator)).view(-1, 1, 1, 1)
+    signs = torch.randint(0, 2, images.shape, generator=generator).float() * 2 - 1
+    return (images + size * signs).clamp(0, 1)
+
+
+def augment_digits(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The training augmentation: shifts, contrast and sign noise (see the README for what each one buys)."""
+    shifted = random_shift(images, max_shift=2, generator=generator)
+    return random_sign_noise(random_contrast(shifted, CONTRAST_LOWEST, generator), NOISE_AMPLITUDE, generator)
+
+
 @contextlib.contextmanager
 def isolated_determinism(seed: int) -> Iterator[None]:
     """Seed torch and force deterministic kernels, restoring the caller's RNG and setting.
@@ -181,13 +206,13 @@ def train_one_epoch(
     batch_size: int,
     generator: torch.Generator,
 ) -> float:
-    """One pass over shuffled, shift-augmented batches; returns the mean loss."""
+    """One pass over shuffled, augmented batches; returns the mean loss."""
     model.train()
     order = torch.randperm(len(images), generator=generator)
     total_loss = 0.0
     for start in range(0, len(images), batch_size):
         batch = order[start : start + batch_size]
-        inputs = normalize_mnist(random_shift(images[batch], max_shift=2, generator=generator))
+        inputs = normalize_mnist(augment_digits(images[batch], generator))
         loss = F.cross_entropy(model(inputs), labels[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -198,7 +223,7 @@ def train_one_epoch(
 
 
 def train_mnist_net(
-    epochs: int = 15,
+    epochs: int = TRAINING_EPOCHS,
     seed: int = 0,
     batch_size: int = 64,
     device: str | torch.device = "cpu",
@@ -292,7 +317,7 @@ def load_heldout(resources_dir: str | Path | None = None) -> tuple[np.ndarray, n
     return images, labels
 
 
-def main_train(resources_dir: str | Path | None = None, epochs: int = 15, seed: int = 0) -> float:
+def main_train(resources_dir: str | Path | None = None, epochs: int = TRAINING_EPOCHS, seed: int = 0) -> float:
     """CLI entry (``python main.py train-default``): train, print progress, save; returns accuracy."""
     started = time.perf_counter()
 

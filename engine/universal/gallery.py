@@ -1,0 +1,222 @@
+"""One targeted universal image for every class (seed 000's "1,000 images, one for every class"), computed in the
+background and resumable: each finished class is written to `<folder>/classes/NNNN.npz` at once (atomically), and
+a later run on the same folder computes only the classes still missing.
+
+`gallery.json` records the model and parameters a folder was started with, so a resumed run cannot mix
+perturbations made under different settings."""
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+import os
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ..attacks.base import RunControl, Step
+from ..attacks.targeted_universal import targeted_universal
+from ..errors import ParameterError
+from ..export import _font, perturbation_rgb, save_png, to_uint8
+from ..jobs import relay
+from ..models import LoadedModel
+
+TILE_SIDE = 160  # pixels of a perturbation in the contact sheet and the HTML page
+
+
+@dataclass(frozen=True)
+class GalleryEntry:
+    """One finished class: its perturbation (C, H, W) and the target rate on the held-out images."""
+
+    class_index: int
+    class_name: str
+    target_rate: float
+    perturbation: np.ndarray
+    rates: np.ndarray  # the held-out target rate while it learned
+
+
+@dataclass(frozen=True)
+class GalleryProgress:
+    """Where a gallery run is: `done` of `total` classes, the class being learned and its last step; `finished`
+    is set on the progress record that follows a class's completion."""
+
+    done: int
+    total: int
+    class_index: int
+    step: Step | None = None
+    finished: GalleryEntry | None = None
+
+
+class GalleryFolder:
+    """The on-disk state of one gallery: settings and one file per finished class."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.classes_dir = self.directory / "classes"
+
+    def claim(self, settings: dict[str, Any]) -> None:
+        """Start or resume: refuse a folder begun with another model or other parameters."""
+        self.classes_dir.mkdir(parents=True, exist_ok=True)
+        path = self.directory / "gallery.json"
+        if path.exists():
+            recorded = json.loads(path.read_text())
+            if recorded != json.loads(json.dumps(settings)):
+                raise ParameterError(f"{self.directory} holds a gallery made with other settings ({recorded}); "
+                                     "choose a new folder or delete it")
+        else:
+            path.write_text(json.dumps(settings, indent=2))
+
+    def finished(self) -> dict[int, GalleryEntry]:
+        entries = {}
+        for path in sorted(self.classes_dir.glob("[0-9]*.npz")):
+            with np.load(path) as data:
+                entry = GalleryEntry(int(data["class_index"]), str(data["class_name"]),
+                                     float(data["target_rate"]), data["perturbation"], data["rates"])
+            entries[entry.class_index] = entry
+        return entries
+
+    def save(self, entry: GalleryEntry) -> Path:
+        """Write through a temporary file and rename, so an interrupted write never leaves half a class."""
+        path = self.classes_dir / f"{entry.class_index:04d}.npz"
+        partial = path.with_suffix(".partial.npz")
+        np.savez_compressed(partial, class_index=entry.class_index, class_name=entry.class_name,
+                            target_rate=entry.target_rate, perturbation=entry.perturbation, rates=entry.rates)
+        os.replace(partial, path)
+        return path
+
+
+def split_heldout(images: torch.Tensor, fraction: float = 0.2, seed: int = 0
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random split: the perturbations learn on the first part and are measured on the second."""
+    if len(images) < 2:
+        raise ParameterError("a gallery needs at least 2 images: some to learn on, some to measure on")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    measured = max(1, int(round(len(images) * fraction)))
+    return images[order[measured:]], images[order[:measured]]
+
+
+def gallery_steps(model: LoadedModel, images: torch.Tensor, directory: str | Path,
+                  classes: Sequence[int] | None = None, params: dict[str, Any] | None = None,
+                  control: RunControl | None = None) -> Generator[GalleryProgress, None, dict[int, GalleryEntry]]:
+    """Learn the missing classes' targeted universal images one after the other, saving each as it finishes;
+    returns every finished entry of the folder. A stop request ends the run after saving what is complete."""
+    params = dict(params or {})
+    classes = list(range(model.num_classes)) if classes is None else [int(c) for c in classes]
+    if any(not 0 <= c < model.num_classes for c in classes):
+        raise ParameterError(f"gallery classes must be in 0..{model.num_classes - 1}")
+    folder = GalleryFolder(directory)
+    folder.claim({"model": model.name, "input_shape": list(model.input_shape), "images": len(images),
+                  "params": params})
+    train, heldout = split_heldout(images)
+    entries = folder.finished()
+    missing = [c for c in classes if c not in entries]
+    done = len(classes) - len(missing)
+    for class_index in missing:
+        run = targeted_universal(model, train, target=class_index, control=control, heldout=heldout, **params)
+        result = yield from relay(run, lambda step: GalleryProgress(done, len(classes), class_index, step))
+        if result.stopped:
+            break
+        rates = result.extras["target_rates"]
+        entry = GalleryEntry(class_index, model.class_names[class_index], float(rates[-1]) if len(rates) else 0.0,
+                             result.extras["perturbation"][0], rates)
+        folder.save(entry)
+        entries[class_index] = entry
+        done += 1
+        yield GalleryProgress(done, len(classes), class_index, None, entry)
+    return entries
+
+
+# --- export ----------------------------------------------------------------------------------------------------
+
+def export_gallery(entries: dict[int, GalleryEntry], directory: str | Path,
+                   example: np.ndarray | None = None) -> list[Path]:
+    """PNG files (the perturbation amplified to its full range, and applied to `example` when given), one contact
+    sheet, an HTML page linking every picture, and a CSV of target rates, all under `directory`."""
+    directory = Path(directory)
+    pictures = directory / "classes"
+    pictures.mkdir(parents=True, exist_ok=True)
+    ordered = [entries[k] for k in sorted(entries)]
+    written = []
+    for entry in ordered:
+        written.append(save_png(pictures / f"{entry.class_index:04d}.png", _enlarged(perturbation_rgb(
+            entry.perturbation))))
+        if example is not None:
+            applied = np.clip(example + entry.perturbation, 0, 1)
+            written.append(save_png(pictures / f"{entry.class_index:04d}_applied.png", _enlarged(to_uint8(applied))))
+    written.append(_write_rates_csv(directory / "target_rates.csv", ordered))
+    written.append(_write_contact_sheet(directory / "contact_sheet.png", ordered))
+    written.append(_write_html(directory / "index.html", ordered, example is not None))
+    return written
+
+
+def _enlarged(pixels: np.ndarray) -> np.ndarray:
+    """Small images (MNIST) blown up without smoothing so the pixels stay visible."""
+    zoom = max(1, math.ceil(TILE_SIDE / max(pixels.shape[:2])))
+    if zoom == 1:
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize((pixels.shape[1] * zoom, pixels.shape[0] * zoom),
+                                                      Image.NEAREST))
+
+
+def _write_rates_csv(path: Path, entries: Sequence[GalleryEntry]) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["class_index", "class_name", "target_rate", "max_abs_perturbation"])
+        for entry in entries:
+            writer.writerow([entry.class_index, entry.class_name, f"{entry.target_rate:.4f}",
+                             f"{float(np.abs(entry.perturbation).max()):.6f}"])
+    return path
+
+
+def _write_contact_sheet(path: Path, entries: Sequence[GalleryEntry], columns: int = 10) -> Path:
+    columns = max(1, min(columns, len(entries)))
+    rows = max(1, math.ceil(len(entries) / columns))
+    margin, caption = 8, 34
+    sheet = Image.new("RGB", (margin + columns * (TILE_SIDE + margin),
+                              margin + rows * (TILE_SIDE + caption + margin)), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = _font(12)
+    for position, entry in enumerate(entries):
+        left = margin + (position % columns) * (TILE_SIDE + margin)
+        top = margin + (position // columns) * (TILE_SIDE + caption + margin)
+        tile = Image.fromarray(perturbation_rgb(entry.perturbation)).convert("RGB")
+        sheet.paste(tile.resize((TILE_SIDE, TILE_SIDE), Image.NEAREST), (left, top))
+        name = entry.class_name if len(entry.class_name) <= 22 else entry.class_name[:21] + "…"
+        draw.text((left, top + TILE_SIDE + 2), f"{entry.class_index}: {name}", fill="black", font=font)
+        draw.text((left, top + TILE_SIDE + 17), f"target rate {entry.target_rate:.0%}", fill="dimgray", font=font)
+    sheet.save(path, format="PNG")
+    return path
+
+
+def _write_html(path: Path, entries: Sequence[GalleryEntry], with_examples: bool) -> Path:
+    figures = []
+    for entry in entries:
+        stem = f"classes/{entry.class_index:04d}"
+        applied = (f' <a href="{stem}_applied.png"><img src="{stem}_applied.png" alt="applied to an image"></a>'
+                   if with_examples else "")
+        figures.append(
+            f'<figure><a href="{stem}.png"><img src="{stem}.png" alt="{html.escape(entry.class_name)}"></a>'
+            f'{applied}<figcaption>{entry.class_index}: {html.escape(entry.class_name)}<br>'
+            f'target rate {entry.target_rate:.1%}</figcaption></figure>')
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Targeted universal images: one for every class</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+figure {{ display: inline-block; margin: 0.5em; text-align: center; vertical-align: top; }}
+img {{ width: {TILE_SIDE}px; image-rendering: pixelated; border: 1px solid #ccc; }}
+</style></head><body>
+<h1>Targeted universal images: one for every class</h1>
+<p>{len(entries)} classes. Each picture is the perturbation amplified to its full range; the rate is the share of
+held-out images of other classes that the model assigns to the class once it is added.
+Rates: <a href="target_rates.csv">target_rates.csv</a>; all at once: <a href="contact_sheet.png">contact sheet</a>.</p>
+{chr(10).join(figures)}
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -277,31 +277,13 @@ def report_universal(result) -> None:
           f"({ratio})")
 
 
-def parse_classes(text: str | None, count: int) -> list[int] | None:
-    """"0-9" or "1,5,7" (or both mixed) -> class indices; None for every class."""
-    from engine.errors import ParameterError
-
-    if not text:
-        return None
-    chosen = []
-    try:
-        for part in text.split(","):
-            first, _, last = part.strip().partition("-")
-            chosen += list(range(int(first), int(last or first) + 1))
-    except ValueError:
-        raise ParameterError(f"--classes expects e.g. 0-9 or 1,5,7, not {text!r}") from None
-    if not chosen or min(chosen) < 0 or max(chosen) >= count:
-        raise ParameterError(f"--classes must name classes in 0..{count - 1}")
-    return sorted(set(chosen))
-
-
 def command_gallery(args) -> int:
     from tqdm import tqdm
 
     from engine.attacks import get_attack
     from engine.jobs import run_to_end
     from engine.models import load_model
-    from engine.universal.gallery import export_gallery, gallery_steps
+    from engine.universal.gallery import export_gallery, gallery_steps, parse_classes
 
     spec = get_attack("targeted-universal")
     spec.resolve(parse_params(args.param), "imagenet")  # validate before the slow model load

@@ -69,10 +69,10 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model(args.model)
     if model.domain == "mnist":
-        images, batch_size, uap, targeted = heldout_digits(model).images[:500], 50, {"xi": 0.3, "passes": 3}, \
+        images, batch_size, uap, targeted = heldout_digits(model).images[:500], 50, {"xi": 0.3, "passes": 10}, \
             {"eps": 0.3, "steps": 100}
     else:
-        images, batch_size, uap, targeted = sample_photographs(model).images, 8, {"xi": 10 / 255, "passes": 2}, \
+        images, batch_size, uap, targeted = sample_photographs(model).images, 8, {"xi": 10 / 255, "passes": 5}, \
             {"eps": 10 / 255, "steps": 10}
     images = images.to(model.device)
     print(f"{model.name}: {len(images)} images of {tuple(images.shape[1:])}, batch {batch_size}, "

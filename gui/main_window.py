@@ -27,6 +27,7 @@ from .run_model import DatasetRequest, RunModel, RunRequest
 from .session import FOLDER, LOADED, DatasetSource, Session
 from .stats_view import StatisticsView
 from .views import ImageTriptych, ProbabilityBars, RunCurves
+from .universal import UniversalWorkspace
 from .visualize import VisualizeWorkspace
 from .worker import Job, describe_error, steps_of
 
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         # made for the workspaces that are used.
         self._workspace_makers = {
             "Visualize": lambda: VisualizeWorkspace(self.session, self.run_model),
+            "Universal": lambda: UniversalWorkspace(self.session),
             "Playground": lambda: PlaygroundWorkspace(self),
         }
         self.opened_workspaces: dict[str, QWidget] = {}

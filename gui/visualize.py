@@ -13,15 +13,14 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QTabWidget,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QLabel,
+                               QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from engine.models import LoadedModel
 from engine.visualize import (CLASS_MODEL, DECONVNET, DEEPDREAM, GUIDED, METHODS, SALIENCY, UNIT, AscentResult,
                               LayerInfo, RunControl, TopPatches, VisStep, all_gradient_maps, class_model,
                               deepdream, default_settings, first_layer_filters, list_layers, magnitude,
-                              map_picture, max_activating_patches, overlay, receptive_field, save_picture, tile,
+                              map_picture, max_activating_patches, overlay, receptive_field, tile,
                               unit_visualization)
 
 from .imaging import display_array
@@ -29,99 +28,11 @@ from .panels import hint_label
 from .run_model import RunModel
 from .session import FOLDER, HELDOUT, LOADED, DatasetSource, Session
 from .views import ImageView
+from .outputs import JobHost, OutputTab, ScoreCurve
 from .worker import Job, steps_of
 
-FRAME_INTERVAL = 0.04
 PREDICTED = -1  # the class chooser's "predicted class"
 METHOD_TITLES = {SALIENCY: "saliency", DECONVNET: "deconvnet", GUIDED: "guided backprop"}
-
-
-class OutputTab(QWidget):
-    """A tab with a row of controls (Run, Stop, Export… at its end) above its views. The workspace runs its
-    computation; the tab shows steps and results and knows what to export."""
-
-    title = ""
-    runnable = True
-
-    def __init__(self, workspace: VisualizeWorkspace):
-        super().__init__()
-        self.workspace = workspace
-        self.controls = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.stop_button = QPushButton("Stop")
-        self.export_button = QPushButton("Export…")
-        self.note = QLabel()
-        self.note.setStyleSheet("color: #555;")
-        self.note.setWordWrap(True)
-        self.body = QGridLayout()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(self.controls)
-        layout.addWidget(self.note)
-        layout.addLayout(self.body, 1)
-        self.run_button.clicked.connect(lambda: workspace.run(self))
-        self.stop_button.clicked.connect(workspace.stop)
-        self.export_button.clicked.connect(self._choose_export_folder)
-        self.export_button.setEnabled(False)
-
-    def finish_controls(self) -> None:
-        self.controls.addStretch(1)
-        if self.runnable:
-            self.controls.addWidget(self.run_button)
-            self.controls.addWidget(self.stop_button)
-        self.controls.addWidget(self.export_button)
-
-    def steps(self, control: RunControl) -> Generator:
-        """The engine computation of a runnable tab; every runnable subclass defines it."""
-        raise NotImplementedError
-
-    def begin(self) -> None:
-        """The computation is about to start."""
-
-    def show_step(self, step) -> None:
-        """A step of the running computation (frames at most every ~40 ms)."""
-
-    def show_result(self, result) -> None:
-        """Show the computation's result; every runnable subclass defines it."""
-        raise NotImplementedError
-
-    def pictures(self) -> dict[str, np.ndarray]:
-        """What Export writes: file stem -> (C, H, W) picture in [0, 1]."""
-        return {}
-
-    def export_to(self, directory: str | Path) -> list[Path]:
-        files = []
-        for stem, picture in self.pictures().items():
-            files += save_picture(directory, stem, picture)
-        self.workspace.show_status(f"Exported {len(files)} files to {directory}")
-        return files
-
-    def _choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, f"Export the {self.title.lower()} to a folder")
-        if folder:
-            self.export_to(folder)
-
-
-class ScoreCurve(pg.PlotWidget):
-    """The quantity being raised, per step."""
-
-    def __init__(self, title: str):
-        super().__init__()
-        self.getPlotItem().setTitle(title, size="10pt")
-        self.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
-        self.getPlotItem().setLabel("bottom", "step")
-        self.getPlotItem().hideButtons()
-        self.curve = self.plot(pen=pg.mkPen((200, 50, 50), width=2))
-        self.values: list[float] = []
-
-    def reset(self) -> None:
-        self.values = []
-        self.curve.setData([], [])
-
-    def add(self, value: float, redraw: bool) -> None:
-        self.values.append(value)
-        if redraw:
-            self.curve.setData(np.arange(1, len(self.values) + 1), np.asarray(self.values))
 
 
 # --- 1. filters ------------------------------------------------------------------------------------------------
@@ -617,7 +528,7 @@ class LayerBrowser(QGroupBox):
 
 # --- the workspace ---------------------------------------------------------------------------------------------
 
-class VisualizeWorkspace(QWidget):
+class VisualizeWorkspace(JobHost, QWidget):
     """Built on the session (model, images, selection) and the run model (the attacked images). One
     computation at a time; `shutdown()` stops it and waits for its thread (for the window's closeEvent)."""
 
@@ -637,23 +548,7 @@ class VisualizeWorkspace(QWidget):
         left_layout.addWidget(target_group)
         self.filters, self.patches, self.saliency = FiltersTab(self), PatchesTab(self), SaliencyTab(self)
         self.class_model, self.unit, self.deepdream = ClassModelTab(self), UnitTab(self), DeepDreamTab(self)
-        self.tabs = QTabWidget()
-        for tab in self.outputs:
-            self.tabs.addTab(tab, tab.title)
-        self.status = QLabel("Load a model to see what it learned.")
-        self.status.setWordWrap(True)
-        centre = QWidget()
-        centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 0)
-        centre_layout.addWidget(self.tabs, 1)
-        centre_layout.addWidget(self.status)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(centre)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 1000])
-        splitter.setChildrenCollapsible(False)
-        QVBoxLayout(self).addWidget(splitter)
+        self.lay_out(left, "Load a model to see what it learned.", left_width=300)
         self.job: Job | None = None
         self.control: RunControl | None = None
         self.running_tab: OutputTab | None = None
@@ -672,10 +567,6 @@ class VisualizeWorkspace(QWidget):
 
     # --- queries ---------------------------------------------------------------------------------------------
 
-    @property
-    def busy(self) -> bool:
-        return self.job is not None
-
     def target(self) -> int:
         return self.target_box.currentData()
 
@@ -686,37 +577,10 @@ class VisualizeWorkspace(QWidget):
 
     # --- commands --------------------------------------------------------------------------------------------
 
-    def run(self, tab: OutputTab) -> bool:
-        """Start `tab`'s computation in the worker thread; False (with a message) when it cannot start."""
-        if self.busy or self.session.model is None:
-            return False
-        control = RunControl(frame_interval=FRAME_INTERVAL)
-        try:
-            steps = tab.steps(control)
-        except (ValueError, IndexError, TypeError) as exc:  # nothing chosen or loaded yet
-            self.show_status(f"{tab.title}: {exc}")
-            return False
-        tab.begin()
-        self.control, self.running_tab = control, tab
-        self.job = Job(steps, self)
-        self.job.stepped.connect(tab.show_step)
-        self.job.succeeded.connect(tab.show_result)
-        self.job.failed.connect(lambda message: self.show_status(f"{tab.title} failed: {message}"))
-        self.job.done.connect(self._on_done)
-        self.show_status(f"{tab.title}: running…")
-        self.job.start()
-        self._update_controls()
-        return True
-
     def showcase(self) -> Job | None:
         """Run saliency and co. on the selected image (the README picture); the job, or None if it cannot."""
         self.tabs.setCurrentWidget(self.saliency)
         return self.job if self.run(self.saliency) else None
-
-    def stop(self) -> None:
-        """Ask the computation to end; it returns what it reached within one step."""
-        if self.control is not None:
-            self.control.stop()
 
     def shutdown(self) -> None:
         """Stop and wait for the worker threads (the window is closing)."""
@@ -725,9 +589,6 @@ class VisualizeWorkspace(QWidget):
             if job is not None:
                 job.cancel()
                 job.wait()
-
-    def show_status(self, text: str) -> None:
-        self.status.setText(text)
 
     # --- reactions -------------------------------------------------------------------------------------------
 
@@ -772,14 +633,6 @@ class VisualizeWorkspace(QWidget):
             return  # the user has moved on
         size = "the whole image" if field.whole_image else f"{field.size[0]}x{field.size[1]} px, stride {field.jump[0]}"
         self.browser.field_note.setText(f"receptive field: {size}")
-
-    @Slot()
-    def _on_done(self) -> None:
-        tab = self.running_tab
-        self.job = self.control = self.running_tab = None
-        if tab is not None and not self.status.text().startswith(f"{tab.title} failed"):
-            self.show_status(f"{tab.title}: done")
-        self._update_controls()
 
     @Slot()
     def _update_controls(self, *_) -> None:

@@ -1,7 +1,8 @@
 """Attacks: each one a generator function registered with its declared parameters."""
 from .base import (ATTACKS, AttackResult, AttackSpec, Frame, Param, RunControl, Step, get_attack, run_to_end,
                    success)
-from . import adef, deepfool, gradient_sign, targeted_universal, universal  # noqa: F401  (each module registers its attacks)
+# each module registers its attacks
+from . import adef, deepfool, gradient_sign, targeted_universal, universal  # noqa: F401
 
 __all__ = ["ATTACKS", "AttackResult", "AttackSpec", "Frame", "Param", "RunControl", "Step", "get_attack",
            "run_to_end", "success"]

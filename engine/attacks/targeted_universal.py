@@ -18,15 +18,16 @@ from ..universal.augment import Augmentations, augment
 from .base import AttackResult, AttackSpec, Frame, Param, RunControl, Step, prepare_inputs, register
 
 
-def target_rate(model, images: torch.Tensor, perturbation: torch.Tensor, target: int,
-                batch_size: int = 256) -> float:
+def target_rate(model, images: torch.Tensor, perturbation: torch.Tensor, target: int, batch_size: int = 256,
+                before: torch.Tensor | None = None) -> float:
     """Of the images the model does not already call `target`, the fraction that it calls `target` once the
-    perturbation is added."""
-    _, before = model.predict(images, batch_size)
-    others = before.ne(target)
+    perturbation is added. `before`: the clean predictions, when the caller already has them."""
+    if before is None:
+        _, before = model.predict(images, batch_size)
+    others = before.ne(target).to(images.device)
     if not others.any():
         return 0.0
-    moved = (images[others.to(images.device)] + perturbation.to(images.device)).clamp(0, 1)
+    moved = (images[others] + perturbation.to(images.device)).clamp(0, 1)
     _, after = model.predict(moved, batch_size)
     return float(after.eq(target).float().mean())
 
@@ -52,6 +53,7 @@ def targeted_universal(model, images, labels=None, *, target=None, control: RunC
         raise ParameterError("a targeted universal image has one target class for all images")
     goal = int(targets[0])
     heldout = x0 if heldout is None else heldout.to(x0.device, torch.float32)
+    heldout_clean = model.predict(heldout)[1]  # once: the rates below only classify the perturbed images
     options = Augmentations(flip, blur, crop)
     generator = torch.Generator().manual_seed(seed)
     w = torch.zeros_like(x0[:1], requires_grad=True)
@@ -73,7 +75,7 @@ def targeted_universal(model, images, labels=None, *, target=None, control: RunC
             record.update(chosen, loss, logits, goal)
             metrics = {"loss": float(loss.detach().mean())}
             if done % eval_every == 0 or done == steps:
-                rates.append(target_rate(model, heldout, eps * torch.tanh(w.detach()), goal))
+                rates.append(target_rate(model, heldout, eps * torch.tanh(w.detach()), goal, before=heldout_clean))
                 rate_steps.append(done)
                 metrics["target_rate"] = rates[-1]
             yield record.step(done, steps, metrics, _frame(control, done == steps, x0, eps * torch.tanh(w)))

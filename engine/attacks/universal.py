@@ -29,12 +29,14 @@ NORMS = ("inf", "2")
 METHODS = ("deepfool", "sgd")
 
 
-def fooling_rate(model, images: torch.Tensor, perturbation: torch.Tensor, batch_size: int = 256) -> float:
+def fooling_rate(model, images: torch.Tensor, perturbation: torch.Tensor, batch_size: int = 256,
+                 before: torch.Tensor | None = None) -> float:
     """The fraction of images whose predicted label changes when the perturbation is added (predicted labels,
-    not true ones, as in the paper)."""
-    _, before = model.predict(images, batch_size)
+    not true ones, as in the paper). `before`: the clean predictions, when the caller already has them."""
+    if before is None:
+        _, before = model.predict(images, batch_size)
     _, after = model.predict((images + perturbation.to(images.device)).clamp(0, 1), batch_size)
-    return float(before.ne(after).float().mean())
+    return float(before.cpu().ne(after).float().mean())
 
 
 def random_perturbation(shape, xi: float, norm: str, seed: int = 0) -> torch.Tensor:
@@ -63,6 +65,7 @@ def universal(model, images, labels=None, *, target=None, control: RunControl | 
               "seed": seed}
     started = time.perf_counter()
     x, labels, _, probs0 = prepare_inputs(model, images, labels, None)
+    clean = probs0.argmax(dim=1)  # what "fooled" is measured against: the clean prediction
     step_size = step_fraction * xi
     v = torch.zeros_like(x[:1])
     generator = torch.Generator().manual_seed(seed)
@@ -82,27 +85,31 @@ def universal(model, images, labels=None, *, target=None, control: RunControl | 
             yield _progress_step(chunks_done, total, x, v, chunk, control)
         if stopped:
             break
-        rates.append(fooling_rate(model, x, v))
+        rates.append(fooling_rate(model, x, v, before=clean))
         yield _progress_step(chunks_done, total, x, v, chunk, control, {"fooling_rate": rates[-1]})
         if rates[-1] >= 1 - delta:
             break
     adversarial = (x + v).clamp(0, 1)
     probs_after, _ = model.predict(adversarial)
     evaluated = x if heldout is None else heldout.to(x.device, torch.float32)
+    evaluated_clean = clean if heldout is None else model.predict(evaluated)[1]
     extras = {"perturbation": v.cpu().numpy().astype(np.float32),
               "fooling_rates": np.asarray(rates, dtype=np.float32),
-              "heldout_fooling_rate": np.float32(fooling_rate(model, evaluated, v)),
-              "noise_fooling_rate": np.float32(noise_fooling_rate(model, evaluated, xi, norm))}
+              "heldout_fooling_rate": np.float32(fooling_rate(model, evaluated, v, before=evaluated_clean)),
+              "noise_fooling_rate": np.float32(noise_fooling_rate(model, evaluated, xi, norm,
+                                                                  before=evaluated_clean))}
     return AttackResult("uap", params, x.cpu(), adversarial.cpu(), labels.cpu(), None, probs0.cpu(), probs_after,
                         torch.full((len(x),), len(rates), dtype=torch.long), time.perf_counter() - started,
                         stopped, {}, extras)
 
 
-def noise_fooling_rate(model, images: torch.Tensor, xi: float, norm: str, draws: int = 5) -> float:
+def noise_fooling_rate(model, images: torch.Tensor, xi: float, norm: str, draws: int = 5,
+                       before: torch.Tensor | None = None) -> float:
     """The baseline a universal perturbation must beat: the mean fooling rate of `draws` random perturbations
     of the same norm."""
     shape = (1,) + tuple(images.shape[1:])
-    return float(np.mean([fooling_rate(model, images, random_perturbation(shape, xi, norm, seed))
+    before = model.predict(images)[1] if before is None else before
+    return float(np.mean([fooling_rate(model, images, random_perturbation(shape, xi, norm, seed), before=before)
                           for seed in range(draws)]))
 
 

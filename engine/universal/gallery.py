@@ -91,6 +91,22 @@ class GalleryFolder:
         return path
 
 
+def parse_classes(text: str | None, count: int) -> list[int] | None:
+    """"0-9" or "1,5,7" (or both mixed) -> sorted class indices; None (every class) for an empty text or "all"."""
+    if not text or text.strip().lower() == "all":
+        return None
+    chosen = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            chosen += list(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise ParameterError(f"classes: expected e.g. 0-9 or 1,5,7, not {text!r}") from None
+    if not chosen or min(chosen) < 0 or max(chosen) >= count:
+        raise ParameterError(f"classes must be in 0..{count - 1}")
+    return sorted(set(chosen))
+
+
 def split_heldout(images: torch.Tensor, fraction: float = 0.2, seed: int = 0
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed random split: the perturbations learn on the first part and are measured on the second."""

@@ -60,14 +60,17 @@ def test_uap_stays_within_xi_and_reports_per_pass_rates(norm, method):
     assert v.shape == (1, 1, 6, 6)
     assert (v.abs().max() if norm == "inf" else v.norm()) <= xi + 1e-5
     assert len(result.extras["fooling_rates"]) == 3
-    assert result.extras["fooling_rates"][-1] == pytest.approx(fooling_rate(model, images, v))
+    # the result is the pass that fooled most images of the set
+    assert result.extras["fooling_rates"].max() == pytest.approx(fooling_rate(model, images, v))
     assert float(result.extras["fooling_rates"].max()) > 0.3
 
 
-def test_uap_on_the_builtin_model_beats_random_noise_tenfold(mnist_model, halves):
-    """Acceptance: Linf xi 0.3, held-out fooling rate >= 40% and >= 10x that of random +-xi noise."""
+@pytest.mark.parametrize("method", ["sgd", "deepfool"])
+def test_uap_on_the_builtin_model_beats_random_noise_tenfold(mnist_model, halves, method):
+    """Acceptance: Linf xi 0.3, held-out fooling rate >= 40% and >= 10x that of random +-xi noise; with the
+    gradient steps (the digits' default) and with the paper's DeepFool loop."""
     computed_on, measured_on = halves
-    result = run("uap", mnist_model, computed_on, heldout=measured_on, xi=0.3, passes=10)
+    result = run("uap", mnist_model, computed_on, heldout=measured_on, xi=0.3, passes=10, method=method)
     heldout_rate = float(result.extras["heldout_fooling_rate"])
     noise_rate = float(result.extras["noise_fooling_rate"])
     v = torch.from_numpy(result.extras["perturbation"])

@@ -5,12 +5,13 @@ Pass over the images in a random order; for those still classified as before und
 `clip01(x + v)` gives the extra step `dv` that flips them, and `v <- P(v + dv)` projects back onto the xi-ball
 (never rescaling up to the radius). Images are taken `batch_size` at a time: DeepFool runs batched on the chunk at
 the current `v`, then its steps are added one by one with a projection after each (batch_size 1 is the paper's
-strictly sequential order).
+strictly sequential order). The loop does not improve at every pass, so the result is the `v` of the pass that
+fooled the most images of the set it is computed on (never chosen on the held-out images).
 
 `method="sgd"` replaces the DeepFool steps by stochastic gradient steps on the chunk's clipped cross-entropy
 (Shafahi et al. 2020, "Universal adversarial training"): on small, smooth networks such as the built-in MNIST
-model the DeepFool steps of different images undo each other and the paper's loop stalls near 30%, where the
-gradient version passes 50% at the same xi (numbers in the README)."""
+model the DeepFool steps of different images undo each other and the paper's loop jumps between 25% and 45%
+from pass to pass, where the gradient version climbs past 55% at the same xi (numbers in the README)."""
 from __future__ import annotations
 
 import time
@@ -70,6 +71,7 @@ def universal(model, images, labels=None, *, target=None, control: RunControl | 
     v = torch.zeros_like(x[:1])
     generator = torch.Generator().manual_seed(seed)
     rates, stopped, chunks_done = [], False, 0
+    best_v, best_rate = None, -1.0  # the paper's loop does not always improve: keep the pass that fooled most
     total = passes * -(-len(x) // batch_size)
     for _ in range(passes):
         for chunk in torch.randperm(len(x), generator=generator).split(batch_size):
@@ -86,9 +88,12 @@ def universal(model, images, labels=None, *, target=None, control: RunControl | 
         if stopped:
             break
         rates.append(fooling_rate(model, x, v, before=clean))
+        if rates[-1] > best_rate:
+            best_v, best_rate = v, rates[-1]
         yield _progress_step(chunks_done, total, x, v, chunk, control, {"fooling_rate": rates[-1]})
         if rates[-1] >= 1 - delta:
             break
+    v = v if best_v is None else best_v
     adversarial = (x + v).clamp(0, 1)
     probs_after, _ = model.predict(adversarial)
     evaluated = x if heldout is None else heldout.to(x.device, torch.float32)
@@ -131,13 +136,16 @@ def _gradient_step(model, x: torch.Tensor, labels: torch.Tensor, v: torch.Tensor
 
 def _absorb_chunk(model, x: torch.Tensor, labels: torch.Tensor, v: torch.Tensor, xi: float, norm: str,
                   deepfool_iter: int) -> torch.Tensor:
-    """Add to `v` the DeepFool steps of the chunk's images that `v` does not fool yet, projecting after each."""
+    """Add to `v` the DeepFool steps of the chunk's images that `v` does not fool yet, projecting after each onto
+    the ball of `norm`. The steps are L2 DeepFool's, as in the authors' code for both norms: Linf DeepFool's
+    sign steps overwrite v wholesale (measured on the built-in model: 10% held-out after 3 passes, against 41%
+    with L2 steps, in a ninth of the time)."""
     shifted = (x + v).clamp(0, 1)
     with torch.no_grad():
         unfooled = model(shifted).argmax(dim=1).eq(labels)
     if not unfooled.any():
         return v
-    found = run_to_end(deepfool(model, shifted[unfooled], labels[unfooled], norm=norm, max_iter=deepfool_iter))
+    found = run_to_end(deepfool(model, shifted[unfooled], labels[unfooled], norm="2", max_iter=deepfool_iter))
     steps = (found.adversarial - found.original).to(v.device)[found.fooled.to(v.device)]
     for dv in steps:  # a handful of tensor additions; the model work above is batched
         v = project(v + dv, xi, norm)

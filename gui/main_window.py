@@ -10,7 +10,7 @@ import math
 
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QSignalBlocker, QThreadPool, Qt, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
                                QSplitter, QTabWidget, QVBoxLayout, QWidget)
@@ -29,7 +29,7 @@ from .stats_view import StatisticsView
 from .views import ImageTriptych, ProbabilityBars, RunCurves
 from .universal import UniversalWorkspace
 from .visualize import VisualizeWorkspace
-from .worker import Job, describe_error, steps_of
+from .worker import Job, describe_error, steps_of, wait_for_jobs
 
 LEFT_WIDTH, RIGHT_WIDTH = 270, 390
 CHUNK_VALUES = 2**21  # a dataset run attacks chunks of at most this many input values (bounded memory)
@@ -517,7 +517,7 @@ class MainWindow(QMainWindow):
         self.session.wait()
         if self._export_job is not None:
             self._export_job.wait()
-        QThreadPool.globalInstance().waitForDone()
+        wait_for_jobs()
         if self._message_box is not None:
             self._message_box.close()
         super().closeEvent(event)

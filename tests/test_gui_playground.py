@@ -11,11 +11,12 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QThreadPool
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.playground import kind_title
+from gui.worker import running_jobs
 
 JOB_TIMEOUT_MS = 30_000
 CATS = [(0.22, 0.3), (0.3, 0.42), (0.33, 0.25), (0.2, 0.4)]  # inside the "two blobs" cat disc
@@ -187,5 +188,5 @@ def test_stop_keeps_what_was_learned_and_closing_mid_training_stops_the_thread(q
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 5
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    assert running_jobs() == 0
     assert inspect.getgeneratorstate(generator) == inspect.GEN_CLOSED

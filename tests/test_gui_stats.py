@@ -8,10 +8,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QThreadPool, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from engine.data import heldout_digits
+from gui.worker import running_jobs
 
 from conftest import GUI_SAMPLE_COUNT as SAMPLE_COUNT
 DATASET_COUNT = 64
@@ -213,5 +214,5 @@ def test_closing_the_window_mid_dataset_run_leaves_no_thread_running(qtbot, wind
     with qtbot.waitSignal(window.run_model.progressed, timeout=RUN_TIMEOUT_MS):
         click(qtbot, panel.dataset_button)
     window.close()
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    assert running_jobs() == 0
     assert inspect.getgeneratorstate(window.run_model.generator) == inspect.GEN_CLOSED

@@ -21,14 +21,14 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
-from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from engine.errors import AdvLensError
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 10  # how often the GUI thread collects a job's messages; views redraw at most every 40 ms anyway
-COLLECT_INTERVAL_S = 0.1  # how often the GUI thread checks whether garbage should be collected while jobs run
+COLLECT_INTERVAL_MS = 100  # how often the GUI thread checks whether to collect garbage while jobs run
+FULL_COLLECTION_S = 60.0  # and how often it collects every generation then
 WAIT_LIMIT_S = 30.0  # closing the window waits this long for a computation to reach its next step
 
 _live_threads: set[threading.Thread] = set()
@@ -57,23 +57,34 @@ def running_jobs() -> int:
 
 
 class _CollectInGuiThread:
-    """While job threads are alive, automatic garbage collection is off and pyqtgraph's GarbageCollector
-    collects on a timer in the GUI thread; once none is alive, automatic collection is back."""
+    """While job threads are alive, automatic garbage collection is off and a timer in the GUI thread collects
+    the young generations by Python's own thresholds, and everything at most once a minute: full collections
+    every few seconds (pyqtgraph's GarbageCollector policy) cost attacks about 8% per step. Once no job thread
+    is alive, automatic collection is back."""
 
     def __init__(self):
-        self._collector: GarbageCollector | None = None
+        self._timer: QTimer | None = None
+        self._last_full = time.monotonic()
 
     def hold(self) -> None:
-        if self._collector is None:
-            self._collector = GarbageCollector(interval=COLLECT_INTERVAL_S)  # disables automatic collection
-            self._collector.timer.timeout.connect(self._release_when_idle)
-        elif not self._collector.timer.isActive():
+        if self._timer is None:
+            self._timer = QTimer()
+            self._timer.setInterval(COLLECT_INTERVAL_MS)
+            self._timer.timeout.connect(self._collect)
+        if not self._timer.isActive():
             gc.disable()
-            self._collector.timer.start()
+            self._timer.start()
 
-    def _release_when_idle(self) -> None:
+    def _collect(self) -> None:
+        young, middle, _ = gc.get_count()
+        young_limit, middle_limit, _ = gc.get_threshold()
+        if time.monotonic() - self._last_full > FULL_COLLECTION_S:
+            gc.collect()
+            self._last_full = time.monotonic()
+        elif young > young_limit:
+            gc.collect(1 if middle > middle_limit else 0)
         if running_jobs() == 0:
-            self._collector.timer.stop()  # kept, not deleted: this runs inside the timer's own signal
+            self._timer.stop()
             gc.enable()
 
 

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from engine.errors import AdvLensError
+    from engine.core.errors import AdvLensError
 
     try:
         return COMMANDS[args.command or "gui"](args)
@@ -129,6 +129,7 @@ def command_gui(args) -> int:
 
 
 def command_list(args) -> int:
+    import engine.universal  # noqa: F401  (registers the universal attacks)
     from engine.attacks import ATTACKS
     from engine.models import BUILTIN_MODELS, ZOO_MODELS
 
@@ -150,7 +151,7 @@ def command_list(args) -> int:
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
 
     params = {}
     for pair in pairs:
@@ -162,7 +163,7 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def parse_target(text: str | None, class_names) -> int | None:
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
 
     if text is None:
         return None
@@ -181,8 +182,9 @@ def prepare_run(args):
     """The attack, model, parameters, target and images a `run` or `stats` command asks for, validated."""
     from tqdm import tqdm
 
+    import engine.universal  # noqa: F401  (registers the universal attacks)
     from engine.attacks import get_attack
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
     from engine.models import load_model
 
     spec = get_attack(args.attack)
@@ -202,7 +204,7 @@ def prepare_run(args):
         raise ParameterError(f"{spec.name} needs --target CLASS")
     batch = read_images(args.images, model)
     if args.heldout:
-        if not spec.whole_set:
+        if not spec.universal:
             raise ParameterError("--heldout is for universal attacks (uap, targeted-universal)")
         params["heldout"] = read_images(args.heldout, model).images
     return spec, model, params, target, batch
@@ -226,7 +228,7 @@ def attack_with_progress(spec, model, batch, params, target, batch_size, only_co
     from tqdm import tqdm
 
     from engine.experiments import attack_dataset
-    from engine.jobs import run_to_end
+    from engine.core.run import run_to_end
 
     with tqdm(total=len(batch), desc=f"{spec.name} on {model.name}", unit="img", disable=None) as bar:
         def show(progress):
@@ -281,7 +283,7 @@ def command_gallery(args) -> int:
     from tqdm import tqdm
 
     from engine.attacks import get_attack
-    from engine.jobs import run_to_end
+    from engine.core.run import run_to_end
     from engine.models import load_model
     from engine.universal.gallery import export_gallery, gallery_steps, parse_classes
 

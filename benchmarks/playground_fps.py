@@ -36,7 +36,7 @@ def main() -> int:
                                    sample_points)
     from engine.playground.mlp import as_images
     from gui.main_window import configure_pyqtgraph
-    from gui.playground.plane import PlaneView
+    from gui.workspaces.playground.plane import PlaneView
 
     app = QApplication.instance() or QApplication([])
     configure_pyqtgraph()

@@ -16,7 +16,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
 
 from . import builtin_mnist
-from .errors import ImageError
+from .core.errors import ImageError
 from .models import LoadedModel
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")

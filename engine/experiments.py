@@ -15,7 +15,7 @@ import torch
 
 from .attacks.base import AttackResult, AttackSpec, RunControl, Step, concat_results
 from .data import ImageBatch
-from .errors import AdvLensError, ParameterError
+from .core.errors import AdvLensError, ParameterError
 from .models import LoadedModel
 
 ADEF_THRESHOLD = 3.0  # pixels: the paper counts a deformation as successful when ||tau||_T <= 3
@@ -116,7 +116,7 @@ def attack_dataset(spec: AttackSpec, model: LoadedModel, dataset: ImageBatch, pa
     if not len(chosen):
         raise AdvLensError("the model classifies none of these images correctly: nothing to attack")
     images = dataset.images[torch.as_tensor(chosen)]
-    if spec.whole_set:
+    if spec.universal:
         batch_size = len(images)
     parts: list[AttackResult] = []
     fooled = 0

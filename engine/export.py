@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .attacks.base import AttackResult, success
-from .errors import AdvLensError
+from .core.errors import AdvLensError
 from .models import LoadedModel
 
 NEGATIVE_RGB = np.array([33, 102, 172], dtype=np.float32)  # ColorBrewer RdBu ends: blue for negative

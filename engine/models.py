@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from . import builtin_mnist
-from .errors import ModelError
-from .jobs import run_to_end
+from .core.errors import ModelError
+from .core.run import run_to_end
 
 BUILTIN_MODELS = ("mnist-cnn",)
 DEFAULT_MODEL = "mnist-cnn"

@@ -9,7 +9,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.attacks import get_attack
-from engine.errors import AdvLensError
+from engine.core.errors import AdvLensError
 
 from .main_window import MainWindow
 

@@ -16,19 +16,20 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QP
                                QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.attacks import AttackResult, AttackSpec, Step
-from engine.errors import AdvLensError
+from engine.core.errors import AdvLensError
 from engine.experiments import DatasetProgress, DatasetStats, export_stats
 from engine.export import export_result
 from engine.models import DEFAULT_MODEL, LoadedModel, default_device
 
-from .panels import AttackPanel, BatchTable, ImagesPanel, ModelPanel
-from .playground import PlaygroundWorkspace
-from .run_model import DatasetRequest, RunModel, RunRequest
+from .model_column import ImagesPanel, ModelPanel
 from .session import FOLDER, LOADED, DatasetSource, Session
-from .stats_view import StatisticsView
-from .views import ImageTriptych, ProbabilityBars, RunCurves
-from .universal import UniversalWorkspace
-from .visualize import VisualizeWorkspace
+from .workspaces.attack.panels import AttackPanel, BatchTable
+from .workspaces.attack.run_model import DatasetRequest, RunModel, RunRequest
+from .workspaces.attack.stats_view import StatisticsView
+from .workspaces.attack.views import ImageTriptych, ProbabilityBars, RunCurves
+from .workspaces.playground import PlaygroundWorkspace
+from .workspaces.universal import UniversalWorkspace
+from .workspaces.visualize import VisualizeWorkspace
 from .worker import Job, describe_error, steps_of, wait_for_jobs
 
 LEFT_WIDTH, RIGHT_WIDTH = 270, 390

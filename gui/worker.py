@@ -22,7 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from engine.errors import AdvLensError
+from engine.core.errors import AdvLensError
 
 log = logging.getLogger(__name__)
 

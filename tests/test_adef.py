@@ -117,7 +117,7 @@ def test_untargeted_adef_counts_any_change_but_rank_targeted_does_not(mnist_mode
 
 
 def test_rank_parameters_are_checked(mnist_model, correct_digits):
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
     with pytest.raises(ParameterError, match="first_rank"):
         adef(mnist_model, correct_digits[0][:2], first_rank=10)
     spec = get_attack("adef")

@@ -6,7 +6,7 @@ import torch
 
 from engine.attacks import RunControl, get_attack, run_to_end
 from engine.attacks.gradient_sign import kurakin_steps, project
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 
 
 def run(model, images, name, target=None, control=None, **given):

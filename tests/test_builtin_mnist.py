@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.jobs import run_to_end
+from engine.core.run import run_to_end
 from engine.builtin_mnist import (
     DEFAULT_RESOURCES_DIR,
     DIGIT_NAMES,

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from engine.attacks.universal import fooling_rate
+from engine.universal.uap import fooling_rate
 
 from test_cli import cli, digits_npz  # noqa: F401  (the fixture of eight correctly classified digits)
 

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from engine.data import heldout_digits, load_images, read_image, sample_images, to_model_input
-from engine.errors import ImageError
+from engine.core.errors import ImageError
 
 
 @pytest.fixture(scope="module")

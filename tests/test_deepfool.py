@@ -4,7 +4,7 @@ import torch
 
 from engine.attacks import RunControl, get_attack, run_to_end
 from engine.attacks.deepfool import candidate_classes
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 from engine.models import Classifier, LoadedModel
 
 

@@ -10,7 +10,7 @@ from engine.attacks import get_attack
 from engine.data import heldout_digits
 from engine.experiments import attack_dataset, export_stats
 from engine.export import export_result
-from engine.jobs import run_to_end
+from engine.core.run import run_to_end
 
 
 def run_over(model, dataset, name, batch_size=256, **given):
@@ -68,7 +68,7 @@ def test_a_dataset_the_model_gets_all_wrong_is_refused(mnist_model, digits):
     wrong = digits.select(range(4))
     _, predictions = mnist_model.predict(wrong.images)
     wrong.labels = (predictions + 1) % 10
-    from engine.errors import AdvLensError
+    from engine.core.errors import AdvLensError
     with pytest.raises(AdvLensError, match="none of these images"):
         run_over(mnist_model, wrong, "fgsm")
 

@@ -18,7 +18,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
 from engine.attacks import ATTACKS
-from gui.panels import FloatEditor, IntEditor
+from gui.widgets.param_form import FloatEditor, IntEditor
 from gui.worker import Job, running_jobs
 
 from conftest import GUI_SAMPLE_COUNT as SAMPLE_COUNT

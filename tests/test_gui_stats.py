@@ -14,7 +14,6 @@ from PySide6.QtGui import QImage
 from engine.data import heldout_digits
 from gui.worker import running_jobs
 
-from conftest import GUI_SAMPLE_COUNT as SAMPLE_COUNT
 DATASET_COUNT = 64
 LOAD_TIMEOUT_MS = 60_000
 RUN_TIMEOUT_MS = 60_000

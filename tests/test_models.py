@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from engine import models
-from engine.errors import ModelError
+from engine.core.errors import ModelError
 from engine.models import Classifier, load_model
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from engine.attacks.base import RunControl
-from engine.errors import ParameterError
-from engine.jobs import run_to_end
+from engine.core import RunControl
+from engine.core.errors import ParameterError
+from engine.core.run import run_to_end
 from engine.models import Classifier, LoadedModel
 from engine.playground import (NEITHER, NEITHER_CLASS, NOT_SUCCESSFUL, OTHER_CLASS, PRESETS, SAME_CLASS,
                                AttackSettings, DefenseSettings, MlpConfig, Points, Regions, attack_points,

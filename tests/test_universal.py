@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+import engine.universal  # noqa: F401  (registers the universal attacks)
 from engine.attacks import RunControl, get_attack, run_to_end
 from engine.attacks.gradient_sign import project
-from engine.attacks.targeted_universal import target_rate
-from engine.attacks.universal import fooling_rate, noise_fooling_rate, random_perturbation
-from engine.errors import ParameterError
+from engine.universal.targeted import target_rate
+from engine.universal.uap import fooling_rate, noise_fooling_rate, random_perturbation
+from engine.core.errors import ParameterError
 from engine.universal.augment import Augmentations, augment
 from engine.universal.cross_model import cross_model_table, export_table
 from engine.universal.gallery import GalleryFolder, export_gallery, gallery_steps

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from conftest import ROOT
-from engine.errors import ParameterError
-from engine.jobs import run_to_end
+from engine.core.errors import ParameterError
+from engine.core.run import run_to_end
 from engine.models import load_model
 from engine.visualize import (CLASS_MODEL, DECONVNET, GUIDED, SALIENCY, RunControl, class_model, deepdream,
                               default_settings, first_layer_filters, gradient_maps, list_layers, max_activating_patches,

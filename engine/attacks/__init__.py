@@ -2,7 +2,7 @@
 from .base import (ATTACKS, AttackResult, AttackSpec, Frame, Param, RunControl, Step, get_attack, run_to_end,
                    success)
 # each module registers its attacks
-from . import adef, deepfool, gradient_sign, targeted_universal, universal  # noqa: F401
+from . import adef, deepfool, gradient_sign  # noqa: F401
 
 __all__ = ["ATTACKS", "AttackResult", "AttackSpec", "Frame", "Param", "RunControl", "Step", "get_attack",
            "run_to_end", "success"]

@@ -6,7 +6,6 @@ that yields `Step`s and returns an `AttackResult`; `run_to_end` drives one for c
 """
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -15,103 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ParameterError
-from ..jobs import run_to_end  # noqa: F401  (re-exported for callers of attacks)
+from ..core import Frame, Param, ParameterError, RunControl, run_to_end  # noqa: F401  (re-exported for callers of attacks)
 from ..models import LoadedModel
 
 GREY_LEVEL = 1 / 255
-
-
-# --- parameters ------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Param:
-    """One declared parameter: the GUI builds its form from these, the CLI parses `NAME=VALUE` with them.
-
-    `kind` is float, int, bool or str (then `choices` lists the values). `unit="pixel"` marks a distance in
-    pixel space [0, 1], shown also in grey levels (/255). `auto` allows the value None, computed by the attack.
-    """
-
-    name: str
-    kind: type
-    default: Any
-    help: str
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-    unit: str = ""
-    auto: str = ""  # how None is resolved, shown to the user; empty when None is not allowed
-    finite: bool = True  # False admits "inf" (e.g. "no limit")
-
-    def parse(self, value: Any) -> Any:
-        """Validate `value` (a string from the CLI or a typed value from the GUI) and return it typed."""
-        says_auto = isinstance(value, str) and value.strip().lower() in ("auto", "none", "")
-        if value is None or (says_auto and self.auto):
-            if self.auto:
-                return None
-            raise ParameterError(f"{self.name}: a value is required")
-        if self.kind is bool:
-            return _parse_bool(self.name, value)
-        if self.kind is str:
-            text = str(value).strip()
-            if text not in self.choices:
-                raise ParameterError(f"{self.name} must be one of {', '.join(self.choices)}, not {text!r}")
-            return text
-        number = _parse_number(self.name, value, self.kind, self.finite)
-        if self.minimum is not None and number < self.minimum:
-            raise ParameterError(f"{self.name} must be at least {self.minimum:g}, got {number:g}")
-        if self.maximum is not None and number > self.maximum:
-            raise ParameterError(f"{self.name} must be at most {self.maximum:g}, got {number:g}")
-        return number
-
-    def describe(self) -> str:
-        """A one-line description for `main.py list` and tooltips."""
-        if self.kind is str:
-            span = "{" + ", ".join(self.choices) + "}"
-        elif self.kind is bool:
-            span = "true/false"
-        else:
-            span = f"[{_fmt(self.minimum)}, {_fmt(self.maximum)}]"
-        default = self.auto if self.default is None else _fmt(self.default)
-        if self.unit == "pixel" and isinstance(self.default, float):
-            default += f" (= {self.default * 255:.3g}/255)"
-        return f"{self.name}={default}  {span}  {self.help}"
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _parse_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ParameterError(f"{name} must be true or false, not {value!r}")
-
-
-def _parse_number(name: str, value: Any, kind: type, finite: bool = True):
-    try:
-        if isinstance(value, str) and value.strip().endswith("/255"):
-            number = float(value.strip()[:-4]) / 255  # "8/255": grey levels, the way papers write epsilons
-        else:
-            number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number, not {value!r}")
-    if math.isnan(number) or (finite and math.isinf(number)):
-        raise ParameterError(f"{name} must be a finite number, not {value!r}")
-    if kind is int:
-        if number != int(number):
-            raise ParameterError(f"{name} must be a whole number, not {value!r}")
-        return int(number)
-    return number
+PER_IMAGE, UNIVERSAL = "per-image", "universal"  # attack families: the Attack workspace lists only the first
 
 
 # --- the attack registry ---------------------------------------------------------------------------------------
@@ -133,7 +40,11 @@ class AttackSpec:
     domain_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # chosen by a `preset` parameter
     loss_name: str = "loss"  # what `Step.loss` measures, for curve titles
-    whole_set: bool = False  # universal: one perturbation for all images, so never split into chunks
+    family: str = "per-image"  # PER_IMAGE, or UNIVERSAL: one perturbation for all images, never split into chunks
+
+    @property
+    def universal(self) -> bool:
+        return self.family == UNIVERSAL
 
     def param(self, name: str) -> Param:
         for param in self.params:
@@ -176,47 +87,6 @@ def get_attack(name: str) -> AttackSpec:
 
 
 # --- running ---------------------------------------------------------------------------------------------------
-
-class RunControl:
-    """Shared between a running computation and its front door: when to attach arrays to a step (at most one
-    frame every `frame_interval` seconds, only of the images being `watched`), and a cooperative stop flag."""
-
-    def __init__(self, frame_interval: float | None = 0.04, watched: Sequence[int] | None = None):
-        self.frame_interval = frame_interval  # None: never attach arrays (CLI, tests)
-        self.watched = None if watched is None else list(watched)
-        self._last_frame = -math.inf
-        self._stop = False
-
-    def stop(self) -> None:
-        self._stop = True
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop
-
-    def frame_due(self, final: bool = False) -> bool:
-        if self.frame_interval is None:
-            return False
-        now = time.perf_counter()
-        if final or now - self._last_frame >= self.frame_interval:
-            self._last_frame = now
-            return True
-        return False
-
-    def watched_indices(self, count: int) -> list[int]:
-        if self.watched is None:
-            return list(range(count))
-        return [i for i in self.watched if 0 <= i < count] or [0]
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Arrays for the views, copied off the computation's tensors: `images` (len(indices), C, H, W) float32."""
-
-    indices: tuple[int, ...]
-    images: np.ndarray
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
-
 
 @dataclass(frozen=True)
 class Step:

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from .base import (AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin, make_step, prepare_inputs,
                    register)
 

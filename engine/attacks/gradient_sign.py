@@ -9,7 +9,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..models import LoadedModel
 from .base import (GREY_LEVEL, AttackSpec, Param, RunControl, finish, make_step, prepare_inputs, register)
 

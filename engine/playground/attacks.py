@@ -10,7 +10,7 @@ import torch
 from ..attacks.base import Param, RunControl
 from ..attacks.deepfool import deepfool
 from ..attacks.gradient_sign import NORMS, fgsm, pgd
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..models import LoadedModel
 from .mlp import as_images, as_points
 from .regions import NEITHER, Points, Regions

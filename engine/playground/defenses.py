@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attacks.base import RunControl
-from ..errors import ParameterError
+from ..core import RunControl
+from ..core.errors import ParameterError
 from ..models import LoadedModel
-from ..jobs import run_to_end
+from ..core.run import run_to_end
 from .attacks import BOUNDARY_SLACK, AttackSettings, KindCounts, PlaneAttack, attack_points
 from .mlp import MlpConfig, Training, train
 from .regions import Points, Regions, jittered_copies

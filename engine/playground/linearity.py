@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 
 SEED_INPUTS = (2, -1, 3, -2, 2, 2, 1, -4, 5, 1)
 SEED_WEIGHTS = (-1, -1, 1, -1, 1, -1, 1, 1, -1, 1)

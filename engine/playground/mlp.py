@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks.base import RunControl
-from ..errors import ParameterError
+from ..core import RunControl
+from ..core.errors import ParameterError
 from ..models import Classifier, LoadedModel
 from .regions import CLASS_NAMES, RESOLUTION, Points, grid_points
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 
 NEITHER = -1  # the region code of meaningless images; codes 0 and 1 are the class indices
 CLASS_NAMES = ("cat", "dog")

@@ -14,10 +14,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..attacks.base import RunControl, Step
-from ..attacks.universal import fooling_rate, universal
-from ..errors import ParameterError
+from .uap import fooling_rate, universal
+from ..core.errors import ParameterError
 from ..export import _font
-from ..jobs import relay
+from ..core.run import relay
 from ..models import LoadedModel
 
 

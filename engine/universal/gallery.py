@@ -21,10 +21,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..attacks.base import RunControl, Step
-from ..attacks.targeted_universal import targeted_universal
-from ..errors import ParameterError
+from .targeted import targeted_universal
+from ..core.errors import ParameterError
 from ..export import _font, perturbation_rgb, save_png, to_uint8
-from ..jobs import relay
+from ..core.run import relay
 from ..models import LoadedModel
 
 TILE_SIDE = 160  # pixels of a perturbation in the contact sheet and the HTML page

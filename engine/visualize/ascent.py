@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from ..attacks.base import _parse_number as parse_number
-from ..errors import ParameterError
+from ..core import parse_number
+from ..core.errors import ParameterError
 from ..models import LoadedModel
 from .gradients import check_images, class_indices
 from .layers import THRESHOLD_ACTIVATIONS, activations, check_channel, find_layer, layer_info

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..models import LoadedModel
 from .layers import network
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..models import LoadedModel
 from .layers import network, swapped_modules
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ModelError, ParameterError
+from ..core.errors import ModelError, ParameterError
 from ..models import LoadedModel
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ParameterError
+from ..core.errors import ParameterError
 from ..models import LoadedModel
 from .gradients import check_images
 from .layers import ReceptiveField, activations, check_channel, find_layer, layer_info, receptive_field

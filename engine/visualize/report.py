@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ParameterError
-from ..jobs import run_to_end
+from ..core.errors import ParameterError
+from ..core.run import run_to_end
 from ..models import LoadedModel
 from .ascent import CLASS_MODEL, DEEPDREAM, UNIT, class_model, deepdream, unit_visualization
 from .export import save_picture, tile

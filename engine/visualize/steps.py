@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attacks.base import RunControl
+from ..core import RunControl
 
 
 @dataclass(frozen=True)

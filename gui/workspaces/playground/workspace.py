@@ -11,12 +11,12 @@ from PySide6.QtCore import QEvent, QObject, Qt, Slot
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QScrollArea, QSplitter, QTabWidget, QVBoxLayout,
                                QWidget)
 
-from engine.attacks.base import RunControl
-from engine.errors import AdvLensError
+from engine.core import RunControl
+from engine.core.errors import AdvLensError
 from engine.playground import (PRESETS, Defense, KindCounts, PlaneAttack, Points, TrainStep, Training, attack_points,
                                defend, preset, sample_points, train, write_counts_csv, write_points_csv)
 
-from ..worker import Job, describe_error
+from ...worker import Job, describe_error
 from .controls import PlaygroundControls
 from .linearity_view import LinearityPanel
 from .plane import CLASS_COLOURS, KIND_COLOURS, PAINT, POINTS, PlaneView

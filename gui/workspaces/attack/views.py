@@ -9,86 +9,26 @@ import textwrap
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from engine.export import NEGATIVE_RGB, POSITIVE_RGB
 
-from .imaging import FieldArrows, diverging_colormap, display_array, field_segments, perturbation_peak
+from ...session import Session
+from ...widgets.image_view import ImageView
+from ...widgets.imaging import FieldArrows, diverging_colormap, display_array, field_segments, perturbation_peak
+from ...widgets.style import ADVERSARIAL_COLOUR, MUTED, NATURAL_COLOUR, percent, shorten, swatch
 from .run_model import RunModel, RunRequest
-from .session import Session
 
-NATURAL_COLOUR = (70, 110, 170)
-ADVERSARIAL_COLOUR = (200, 50, 50)
-MUTED = "#777777"
-TITLE_SIZE = "11pt"
-NOTE_SIZE = "9pt"
-VIEW_BACKGROUND = "#e8e8e8"
 FIELD_COLOUR = (255, 150, 0)
 FIELD_EXPORT_SCALE = 3  # a saved field view is this many times the size of the view on screen
-
-
-def swatch(rgb) -> str:
-    red, green, blue = (int(c) for c in rgb)
-    return f"<span style='color:rgb({red}, {green}, {blue})'>■</span>"
-
-
-def shorten(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1] + "…"
-
-
-def percent(p: float) -> str:
-    return f"{100 * p:.1f}%"
 
 
 def prediction_text(session: Session, probs: np.ndarray) -> tuple[int, str]:
     """(class index, "name 99.2%") of the most probable class."""
     index = int(np.argmax(probs))
     return index, f"{session.class_name(index)} &nbsp;{percent(float(probs[index]))}"
-
-
-class ImageView:
-    """One image panel: a title above a PlotWidget without axes holding a row-major ImageItem with fixed
-    levels. Separate widgets in a grid (rather than plots in one canvas) keep the three panels equally wide
-    whatever their titles say, which the linked, aspect-locked views need to stay aligned."""
-
-    def __init__(self, name: str, levels: tuple[float, float] = (0.0, 1.0)):
-        self.name = name
-        self.label = QLabel()
-        self.label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom)
-        self.label.setWordWrap(True)
-        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.widget = pg.PlotWidget()
-        self.widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
-        self.plot = self.widget.getPlotItem()
-        self.item = pg.ImageItem(axisOrder="row-major")
-        self.item.setLevels(levels)
-        self.plot.addItem(self.item)
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
-        self.plot.hideButtons()
-        self.plot.setMenuEnabled(False)
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.plot.vb.setBackgroundColor(VIEW_BACKGROUND)  # so that white (unchanged) pixels show their edge
-        self.title = ""
-        self.set_title("")
-
-    def set_title(self, detail: str, note: str = "") -> None:
-        """Three lines, in every panel so that they line up: the panel's name, what it shows (prediction,
-        norms), and a smaller note."""
-        self.title = f"<b>{self.name}</b><br>{detail or '&nbsp;'}"
-        self.label.setText(f"<div style='font-size:{TITLE_SIZE}'>{self.title}<br><span style='font-size:"
-                           f"{NOTE_SIZE}; color:{MUTED}'>{note or '&nbsp;'}</span></div>")
-
-    def show(self, image: np.ndarray, levels: tuple[float, float]) -> None:
-        # levels passed with the image: pyqtgraph would otherwise compute them from the data (auto-levels)
-        self.item.setImage(image, autoLevels=False, levels=levels)
-
-    def clear(self) -> None:
-        self.item.clear()
 
 
 class FieldBar(QWidget):

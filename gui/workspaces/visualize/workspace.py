@@ -23,13 +23,13 @@ from engine.visualize import (CLASS_MODEL, DECONVNET, DEEPDREAM, GUIDED, METHODS
                               map_picture, max_activating_patches, overlay, receptive_field, tile,
                               unit_visualization)
 
-from .imaging import display_array
-from .panels import hint_label
-from .run_model import RunModel
-from .session import FOLDER, HELDOUT, LOADED, DatasetSource, Session
-from .views import ImageView
-from .outputs import JobHost, OutputTab, ScoreCurve
-from .worker import Job, steps_of
+from ...session import FOLDER, HELDOUT, LOADED, DatasetSource, Session
+from ...widgets.image_view import ImageView
+from ...widgets.imaging import display_array
+from ...widgets.output_tab import JobHost, OutputTab, ScoreCurve
+from ...widgets.style import hint_label
+from ...worker import Job, steps_of
+from ..attack.run_model import RunModel
 
 PREDICTED = -1  # the class chooser's "predicted class"
 METHOD_TITLES = {SALIENCY: "saliency", DECONVNET: "deconvnet", GUIDED: "guided backprop"}

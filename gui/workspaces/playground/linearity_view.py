@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, 
 
 from engine.playground import FlipSteps, flip_steps, seed_example, sum_terms
 
-from ..worker import Job, steps_of
+from ...worker import Job, steps_of
 
 IMAGE_INPUTS = {"MNIST 28x28": 28 * 28, "ImageNet 299x299x3": 299 * 299 * 3}
 MUTED = "#666666"

@@ -17,9 +17,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 from engine.attacks import AttackResult
 from engine.experiments import DatasetProgress, DatasetStats
 
-from .panels import FOOLED_COLOUR, HELD_COLOUR
+from ...widgets.style import ADVERSARIAL_COLOUR, FOOLED_COLOUR, HELD_COLOUR, MUTED
 from .run_model import DatasetRequest, RunModel, RunRequest
-from .views import ADVERSARIAL_COLOUR, MUTED
 
 LOADED_INDEX = Qt.ItemDataRole.UserRole  # on a row's first item: the loaded image it shows
 SORT_KEY = Qt.ItemDataRole.UserRole + 1  # on number items: the value to sort by
@@ -336,7 +335,7 @@ class StatisticsView(QWidget):
             self.accuracy_label.setText(tile("–", "clean accuracy (no labels: all attacked)"))
         else:
             self.accuracy_label.setText(tile(f"{100 * stats.accuracy:.1f}%",
-                                             f"clean accuracy · correct ones attacked"))
+                                             "clean accuracy · correct ones attacked"))
         self.iterations_label.setText(tile(f"{stats.mean_iterations:.2f}", "average iterations"))
         self.histogram.show_stats(stats, default_threshold(stats))  # -> _show_threshold
         self.table.show_stats(stats, request.indices)

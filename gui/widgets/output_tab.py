@@ -11,11 +11,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from engine.attacks.base import RunControl
-from engine.errors import AdvLensError
+from engine.core import RunControl
+from engine.core.errors import AdvLensError
 from engine.visualize import save_picture
 
-from .worker import Job
+from ..worker import Job
 
 FRAME_INTERVAL = 0.04
 

@@ -19,7 +19,7 @@ from engine.data import ImageBatch
 from engine.experiments import DatasetProgress, DatasetStats, attack_dataset
 from engine.models import LoadedModel
 
-from .worker import Job, describe_error
+from ...worker import Job, describe_error
 
 FRAME_INTERVAL = 0.04  # seconds between frames: the views redraw at most 25 times a second
 FIELD = "field"  # the extras key under which deformation attacks hand over their displacement field

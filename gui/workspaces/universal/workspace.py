@@ -18,8 +18,9 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QListWidget, QListWidgetItem, QPushButton, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+import engine.universal  # noqa: F401  (registers the universal attacks)
 from engine.attacks import get_attack
-from engine.attacks.base import RunControl
+from engine.core import RunControl
 from engine.export import perturbation_rgb
 from engine.models import LoadedModel, load_model
 from engine.universal.cross_model import CrossModelTable, cross_model_table, export_table
@@ -27,11 +28,12 @@ from engine.universal.gallery import (GalleryEntry, GalleryFolder, GalleryProgre
                                       parse_classes, split_heldout)
 from engine.visualize import save_picture, tile
 
-from .imaging import display_array, thumbnail
-from .outputs import JobHost, OutputTab, ScoreCurve
-from .panels import ParamForm, hint_label
-from .session import FOLDER, HELDOUT, LOADED, DatasetSource, Session
-from .views import ImageView
+from ...session import FOLDER, HELDOUT, LOADED, DatasetSource, Session
+from ...widgets.image_view import ImageView
+from ...widgets.imaging import display_array, thumbnail
+from ...widgets.output_tab import JobHost, OutputTab, ScoreCurve
+from ...widgets.param_form import ParamForm
+from ...widgets.style import hint_label
 
 TILE_ICON = 96  # gallery tiles, pixels
 

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ParameterError
-from ..universal.augment import Augmentations, augment
-from .base import AttackResult, AttackSpec, Frame, Param, RunControl, Step, prepare_inputs, register
+from ..core.errors import ParameterError
+from .augment import Augmentations, augment
+from ..attacks.base import (UNIVERSAL, AttackResult, AttackSpec, Frame, Param, RunControl, Step, prepare_inputs,
+                            register)
 
 
 def target_rate(model, images: torch.Tensor, perturbation: torch.Tensor, target: int, batch_size: int = 256,
@@ -139,4 +140,4 @@ register(AttackSpec(
      Param("seed", int, 0, "seed of the batches and augmentations", 0, 2**31 - 1)),
     "one perturbation that makes most images look like the target class (Adam on tanh-bounded delta)",
     domain_defaults={"mnist": MNIST_DEFAULTS}, loss_name="cross-entropy to the target",
-    target_required=True, whole_set=True))
+    target_required=True, family=UNIVERSAL))

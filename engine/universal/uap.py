@@ -20,11 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ParameterError
-from ..jobs import run_to_end
-from .base import AttackResult, AttackSpec, Frame, Param, RunControl, Step, prepare_inputs, register
-from .deepfool import deepfool
-from .gradient_sign import project
+from ..core.errors import ParameterError
+from ..core.run import run_to_end
+from ..attacks.base import (UNIVERSAL, AttackResult, AttackSpec, Frame, Param, RunControl, Step, prepare_inputs,
+                            register)
+from ..attacks.deepfool import deepfool
+from ..attacks.gradient_sign import project
 
 NORMS = ("inf", "2")
 METHODS = ("deepfool", "sgd")
@@ -179,4 +180,4 @@ register(AttackSpec(
      Param("seed", int, 0, "seed of the image order", 0, 2**31 - 1)),
     "one perturbation for all images, grown from DeepFool (or gradient) steps and projected onto the xi-ball",
     targeted=False, domain_defaults={"mnist": {"xi": 0.3, "method": "sgd", "batch_size": 50, "passes": 30}},
-    loss_name="fooling rate", whole_set=True))
+    loss_name="fooling rate", family=UNIVERSAL))

@@ -1,0 +1,234 @@
+"""One form for every declared parameter (`engine.core.Param`): an editor per parameter, typed values out."""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from PySide6.QtCore import QSignalBlocker
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QSizePolicy,
+                               QSpinBox, QWidget)
+
+from engine.attacks import AttackSpec
+from engine.core import Param
+
+from .style import hint_label
+
+
+class ParamEditor(ABC):
+    """The widget(s) for one declared parameter, with typed get/set."""
+
+    def __init__(self, param: Param):
+        self.param = param
+        self.widget: QWidget
+
+    @abstractmethod
+    def value(self):
+        """The typed value, None for "auto"."""
+
+    @abstractmethod
+    def set_value(self, value) -> None:
+        """Show `value` (None for "auto")."""
+
+    def tooltip(self) -> str:
+        return f"{self.param.help}\n{self.param.describe()}"
+
+
+def _range(param: Param, default_low: float, default_high: float) -> tuple[float, float]:
+    low = default_low if param.minimum is None else param.minimum
+    high = default_high if param.maximum is None else param.maximum
+    return low, high
+
+
+def decimals_for(param: Param) -> int:
+    """Enough decimals to show the smallest allowed value (a spin box rounds its range to its decimals)."""
+    base = 6 if param.unit == "pixel" else 4
+    if param.minimum is not None and 0 < param.minimum < 1:
+        return max(base, math.ceil(-math.log10(param.minimum)))
+    return base
+
+
+class FloatEditor(ParamEditor):
+    """A spin box; for pixel distances a second, linked one in grey levels (value × 255), so "8/255" can be
+    typed as 8; for parameters that admit infinity ("no limit") an ∞ box."""
+
+    def __init__(self, param: Param):
+        super().__init__(param)
+        self.spin = QDoubleSpinBox()
+        self.spin.setDecimals(decimals_for(param))
+        self.spin.setRange(*_range(param, -1e6, 1e6))
+        self.spin.setSingleStep(1 / 255 if param.unit == "pixel" else 0.01)
+        self.spin.setToolTip(self.tooltip())
+        self.grey: QDoubleSpinBox | None = None
+        self.unbounded: QCheckBox | None = None
+        parts: list[tuple[QWidget, int]] = [(self.spin, 3)]  # (widget, stretch) in the row
+        if param.unit == "pixel":
+            self.grey = QDoubleSpinBox()
+            self.grey.setDecimals(2)
+            low, high = _range(param, 0.0, 1e6)
+            self.grey.setRange(low * 255, high * 255)
+            self.grey.setSuffix(" /255")
+            self.grey.setToolTip("the same value in grey levels (1/255 of the pixel range)")
+            self.spin.valueChanged.connect(self._sync_grey)
+            self.grey.valueChanged.connect(self._sync_pixel)
+            parts += [(QLabel("="), 0), (self.grey, 3)]
+        if not param.finite:
+            self.unbounded = QCheckBox("∞")
+            self.unbounded.setToolTip("no limit")
+            self.unbounded.toggled.connect(self._show_unbounded)
+            self.no_limit = hint_label("no limit")
+            self.no_limit.setVisible(False)
+            parts += [(self.no_limit, 3), (self.unbounded, 0)]
+        if len(parts) == 1:
+            self.widget = self.spin
+            return
+        self.widget = QWidget()
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        for part, stretch in parts:
+            row.addWidget(part, stretch)
+
+    def value(self) -> float:
+        if self.unbounded is not None and self.unbounded.isChecked():
+            return math.inf
+        return float(self.spin.value())
+
+    def set_value(self, value) -> None:
+        value = float(value)
+        if self.unbounded is not None:
+            self.unbounded.setChecked(math.isinf(value))
+        if math.isfinite(value):
+            self.spin.setValue(value)
+            self._sync_grey(self.spin.value())
+
+    def _show_unbounded(self, unbounded: bool) -> None:
+        for widget in (self.spin, self.grey):
+            if widget is not None:
+                widget.setVisible(not unbounded)
+        self.no_limit.setVisible(unbounded)
+
+    def _sync_grey(self, value: float) -> None:
+        if self.grey is not None and abs(self.grey.value() - value * 255) > 0.005:
+            with QSignalBlocker(self.grey):
+                self.grey.setValue(value * 255)
+
+    def _sync_pixel(self, grey: float) -> None:
+        with QSignalBlocker(self.spin):
+            self.spin.setValue(grey / 255)
+
+
+class IntEditor(ParamEditor):
+    """A spin box, with an "auto" box when the attack can choose the value itself; while "auto" is ticked the
+    rule it follows takes the spin box's place."""
+
+    def __init__(self, param: Param):
+        super().__init__(param)
+        self.spin = QSpinBox()
+        low, high = _range(param, -(2**31 - 1), 2**31 - 1)
+        self.spin.setRange(int(low), int(min(high, 2**31 - 1)))
+        self.spin.setToolTip(self.tooltip())
+        self.auto: QCheckBox | None = None
+        if not param.auto:
+            self.widget = self.spin
+            return
+        self.auto = QCheckBox("auto")
+        self.auto.setToolTip(f"computed by the attack: {param.auto}")
+        self.rule = hint_label(param.auto)
+        self.rule.setWordWrap(False)
+        self.rule.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clip, not widen
+        self.rule.setToolTip(self.auto.toolTip())
+        self.widget = QWidget()
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.spin, 1)
+        row.addWidget(self.rule, 1)
+        row.addWidget(self.auto)
+        self.auto.toggled.connect(self._show_auto)
+        self._show_auto(False)
+
+    def _show_auto(self, automatic: bool) -> None:
+        self.spin.setVisible(not automatic)
+        self.rule.setVisible(automatic)
+
+    def value(self) -> int | None:
+        if self.auto is not None and self.auto.isChecked():
+            return None
+        return int(self.spin.value())
+
+    def set_value(self, value) -> None:
+        if self.auto is not None:
+            self.auto.setChecked(value is None)
+        if value is not None:
+            self.spin.setValue(int(value))
+
+
+class ChoiceEditor(ParamEditor):
+    def __init__(self, param: Param):
+        super().__init__(param)
+        self.widget = self.combo = QComboBox()
+        self.combo.addItems(list(param.choices))
+        self.combo.setToolTip(self.tooltip())
+
+    def value(self) -> str:
+        return self.combo.currentText()
+
+    def set_value(self, value) -> None:
+        self.combo.setCurrentText(str(value))
+
+
+class BoolEditor(ParamEditor):
+    def __init__(self, param: Param):
+        super().__init__(param)
+        self.widget = self.check = QCheckBox()
+        self.check.setToolTip(self.tooltip())
+
+    def value(self) -> bool:
+        return self.check.isChecked()
+
+    def set_value(self, value) -> None:
+        self.check.setChecked(bool(value))
+
+
+def editor_for(param: Param) -> ParamEditor:
+    if param.kind is bool:
+        return BoolEditor(param)
+    if param.kind is str or param.choices:
+        return ChoiceEditor(param)
+    if param.kind is int:
+        return IntEditor(param)
+    return FloatEditor(param)
+
+
+class ParamForm(QWidget):
+    """A form generated from declared parameters (an attack's, an ascent's, the playground's, ...)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.layout_ = QFormLayout(self)
+        self.layout_.setContentsMargins(0, 0, 0, 0)
+        self.layout_.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.editors: dict[str, ParamEditor] = {}
+
+    def build(self, params: Sequence[Param] | AttackSpec, values: dict) -> None:
+        params = getattr(params, "params", params)
+        while self.layout_.rowCount():
+            self.layout_.removeRow(0)
+        self.editors = {}
+        for param in params:
+            editor = editor_for(param)
+            editor.set_value(values.get(param.name, param.default))
+            label = QLabel(param.name.replace("_", " "))
+            label.setToolTip(editor.tooltip())
+            self.layout_.addRow(label, editor.widget)
+            self.editors[param.name] = editor
+
+    def fill(self, values: dict) -> None:
+        for name, value in values.items():
+            if name in self.editors:
+                self.editors[name].set_value(value)
+
+    def editor(self, name: str) -> ParamEditor:
+        return self.editors[name]
+
+    def values(self) -> dict:
+        return {name: editor.value() for name, editor in self.editors.items()}

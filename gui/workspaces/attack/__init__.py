@@ -1,0 +1,1 @@
+"""The Attack workspace: per-image attacks, natural | adversarial | perturbation, statistics over a dataset."""

@@ -1,0 +1,4 @@
+"""The Universal workspace: one perturbation for many images."""
+from .workspace import UniversalWorkspace
+
+__all__ = ["UniversalWorkspace"]

@@ -1,0 +1,4 @@
+"""The Visualize workspace: what the loaded model learned."""
+from .workspace import VisualizeWorkspace
+
+__all__ = ["VisualizeWorkspace"]

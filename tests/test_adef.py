@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from engine.attacks import get_attack, run_to_end
-from engine.attacks.adef import PRESETS, field_norm, gaussian_kernel, image_gradient, smooth, warp
+from engine.attacks.adef import PRESETS, field_norm, image_gradient, smooth, warp
+from engine.transforms import gaussian_kernel
 
 
 def test_warping_with_a_zero_field_returns_the_image():
@@ -24,7 +25,7 @@ def test_a_constant_unit_field_along_the_width_shifts_by_one_pixel():
 
 def test_smoothing_kernel_is_normalised_with_the_stated_radius():
     for sigma in (0.5, 1.0, 2.3):
-        kernel = gaussian_kernel(sigma)
+        kernel = gaussian_kernel(sigma, int(4 * sigma + 0.5))
         assert float(kernel.sum()) == pytest.approx(1.0, abs=1e-6)
         assert len(kernel) == 2 * int(4 * sigma + 0.5) + 1
     field = torch.zeros(1, 2, 9, 9)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import ParameterError
+from ..transforms import ZEROS, gaussian_blur
 from .base import (AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin, make_step, prepare_inputs,
                    register, success)
 
@@ -43,25 +44,10 @@ def image_gradient(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return d_width, d_height
 
 
-def gaussian_kernel(sigma: float, dtype=torch.float32, device=None) -> torch.Tensor:
-    """A normalised 1-D Gaussian of std `sigma` and radius int(4 sigma + 0.5)."""
-    radius = int(4 * sigma + 0.5)
-    t = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
-    kernel = torch.exp(-t**2 / (2 * sigma**2))
-    return kernel / kernel.sum()
-
-
 def smooth(field: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian smoothing of each component separately, zero padding; the identity for sigma 0."""
-    if sigma <= 0:
-        return field
-    kernel = gaussian_kernel(sigma, field.dtype, field.device)
-    radius = len(kernel) // 2
-    n, c, h, w = field.shape
-    flat = field.reshape(n * c, 1, h, w)
-    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1), padding=(0, radius))
-    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1), padding=(radius, 0))
-    return flat.reshape(n, c, h, w)
+    """Gaussian smoothing of each component separately, zero padding (a field vanishes outside the image); the
+    identity for sigma 0."""
+    return gaussian_blur(field, sigma, padding=ZEROS)
 
 
 def field_norm(field: torch.Tensor) -> torch.Tensor:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
 
 from ..core import parse_number
 from ..core.errors import ParameterError
 from ..models import LoadedModel
+from ..transforms import gaussian_blur, jitter, three_sigma_radius
 from .gradients import check_images, class_indices
 from .layers import THRESHOLD_ACTIVATIONS, activations, check_channel, find_layer, layer_info
 from .steps import RunControl, VisStep, frame_due, stop_requested
@@ -214,13 +214,6 @@ def _noisy(reference: torch.Tensor, settings: AscentSettings) -> torch.Tensor:
     return (reference + noise.to(reference.device)).clamp(0, 1)
 
 
-def _jittered(x: torch.Tensor, jitter: int, generator: torch.Generator) -> torch.Tensor:
-    if jitter == 0:
-        return x
-    dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
-    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-
-
 def _ascend(kind: str, model: LoadedModel, start: torch.Tensor, reference: torch.Tensor,
             objective: Callable[[torch.Tensor], torch.Tensor], settings: AscentSettings,
             control: RunControl | None) -> Generator[VisStep, None, AscentResult]:
@@ -234,7 +227,7 @@ def _ascend(kind: str, model: LoadedModel, start: torch.Tensor, reference: torch
             break
         variable = x.clone().requires_grad_(True)
         with torch.enable_grad():
-            score = objective(_jittered(variable, settings.jitter, generator))
+            score = objective(jitter(variable, settings.jitter, generator))
             (grad,) = torch.autograd.grad(score.sum(), variable)
         with torch.no_grad():
             x = _step(x, reference, grad, settings, iteration)
@@ -259,8 +252,7 @@ def _step(x: torch.Tensor, reference: torch.Tensor, grad: torch.Tensor, settings
     if settings.decay:
         x = reference + (1 - settings.decay) * (x - reference)
     if settings.blur_sigma and iteration % settings.blur_every == 0:
-        radius = max(1, math.ceil(3 * settings.blur_sigma))
-        x = TF.gaussian_blur(x, kernel_size=[2 * radius + 1] * 2, sigma=[settings.blur_sigma] * 2)
+        x = gaussian_blur(x, settings.blur_sigma, radius=three_sigma_radius(settings.blur_sigma))
     if settings.norm_percentile:
         x = _reset_weakest(x, reference, (x - reference).norm(dim=1), settings.norm_percentile)
     if settings.contribution_percentile:

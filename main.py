@@ -72,10 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     vis.add_argument("--target", help="class (index or name): saliency and co. use the prediction without it; "
                      "class-model makes every class of a model with few classes")
     vis.add_argument("--images", nargs="+", help="as for `run`; the dataset for patches")
-    vis.add_argument("--k", type=int, default=9, help="patches: how many")
+    vis.add_argument("--k", help="patches: how many (the same as --param k=K)")
     vis.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="class-model, unit, deepdream: steps, lr, l2, decay, blur_sigma, blur_every, "
-                     "norm_percentile, contribution_percentile, jitter, start (zero|mean), noise, seed")
+                     help="the kind's options, see `list` (class-model, unit, deepdream: steps, lr, l2, decay, "
+                     "blur_sigma, ..., start (zero|mean); patches: k, batch_size; saliency and co.: overlay)")
     vis.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     vis.add_argument("--out", required=True, help="folder for the PNG and .npy files (pixel space [0, 1])")
 
@@ -131,23 +131,46 @@ def command_gui(args) -> int:
 def command_list(args) -> int:
     import engine.universal  # noqa: F401  (registers the universal attacks)
     from engine.attacks import ATTACKS
+    from engine.attacks.base import PER_IMAGE, UNIVERSAL
     from engine.models import BUILTIN_MODELS, ZOO_MODELS
+    from engine.playground import ATTACK_PARAMS, DEFENSE_PARAMS, TRAINING_PARAMS
+    from engine.visualize import VISUALIZATION_PARAMS
 
     print("Models")
     print(f"  built-in:    {', '.join(BUILTIN_MODELS)}")
     print(f"  torchvision: {', '.join(ZOO_MODELS)} (any torchvision classifier name; add ':random' for "
           "untrained weights)")
     print("  files:       TorchScript (.pt), torch.export (.pt2), state dict (.pth with --arch)")
-    print("\nAttacks (parameters as NAME=DEFAULT  RANGE  MEANING; MNIST defaults differ where noted)")
-    for spec in ATTACKS.values():
-        targeted = "needs --target" if spec.target_required else \
-            "untargeted or --target" if spec.targeted else "untargeted"
-        print(f"  {spec.name:<6} {spec.title}: {spec.summary} [{targeted}]")
-        mnist = spec.domain_defaults.get("mnist", {})
-        for param in spec.params:
-            note = f"   (MNIST: {mnist[param.name]})" if param.name in mnist else ""
-            print(f"           {param.describe()}{note}")
+    print("\nParameters are listed as NAME=DEFAULT  RANGE  MEANING, other domains' defaults in brackets; set them "
+          "with --param NAME=VALUE")
+    for family, heading in ((PER_IMAGE, "Attacks (run, stats)"),
+                            (UNIVERSAL, "Universal attacks (run; targeted-universal also for gallery)")):
+        print(f"\n{heading}")
+        for spec in ATTACKS.values():
+            if spec.family == family:
+                print_attack(spec)
+    print("\nVisualizations (visualize KIND)")
+    for kind, params in VISUALIZATION_PARAMS.items():
+        print_params(kind, params)
+    print("\nPlayground (the GUI's Playground tab)")
+    for params in (TRAINING_PARAMS, ATTACK_PARAMS, DEFENSE_PARAMS):
+        print_params(params.name, params)
     return 0
+
+
+def print_attack(spec) -> None:
+    from engine.core import ParamSet
+
+    targeted = "needs --target" if spec.target_required else \
+        "untargeted or --target" if spec.targeted else "untargeted"
+    print_params(spec.name, ParamSet(spec.name, spec.params, spec.domain_defaults,
+                                     summary=f"{spec.title}: {spec.summary} [{targeted}]"))
+
+
+def print_params(name: str, params) -> None:
+    print(f"  {name}: {params.summary}" + ("" if params.params else " (no parameters)"))
+    for line in params.describe_lines():
+        print(f"           {line}")
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -326,7 +349,10 @@ def command_visualize(args) -> int:
     from engine.models import load_model
     from engine.visualize.report import NEEDS_IMAGES, Request, check_request, write_visualization
 
-    check_request(args.kind, args.layer, bool(args.images), parse_params(args.param))  # before the model load
+    options = parse_params(args.param)
+    if args.k is not None:
+        options["k"] = args.k
+    check_request(args.kind, args.layer, bool(args.images), options)  # before the model load
     model = load_model(args.model, args.device, args.arch)
     batch = None
     if args.kind in NEEDS_IMAGES:
@@ -335,7 +361,7 @@ def command_visualize(args) -> int:
             if args.images == ["samples"] else load_images(args.images, model)
     request = Request(args.kind, model, Path(args.out), None if batch is None else batch.images,
                       batch.names if batch else (), args.layer, args.channel,
-                      parse_target(args.target, model.class_names), args.k, parse_params(args.param))
+                      parse_target(args.target, model.class_names), options)
     with tqdm(desc=f"{args.kind} on {model.name}", disable=None) as bar:
         def show(step):
             bar.total = step.total

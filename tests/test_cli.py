@@ -79,6 +79,14 @@ def test_list_names_models_attacks_and_parameters():
     for word in ("mnist-cnn", "resnet18", "inception_v3", "fgsm", "bim", "ll", "pgd", "eps=", "step=",
                  "steps=", "norm=", "random_start="):
         assert word in done.stdout
+    attacks, universal = done.stdout.split("\nUniversal attacks")
+    assert "uap:" in universal and "uap:" not in attacks and "xi=" in universal
+    visualizations, playground = universal.split("\nVisualizations")[1].split("\nPlayground")
+    for kind in ("filters", "patches", "saliency", "guided-backprop", "class-model", "unit", "deepdream"):
+        assert f"  {kind}:" in visualizations
+    assert "k=9" in visualizations and "blur_sigma=" in visualizations and "(mnist: 150)" in visualizations
+    for word in ("hidden=32, 32", "learning_rate=", "pgd_steps=", "method=PGD", "adversarial=", "copies="):
+        assert word in playground
 
 
 def test_adef_run_adds_the_field_and_stats_print_the_papers_table(tmp_path, digits_npz):

@@ -43,6 +43,10 @@ def test_class_model_with_settings(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["unit", "--layer", "features.99"], "no layer 'features.99'"),
     (["saliency"], "saliency needs --images"),  # the engine tests cover the other bad values
+    (["patches", "--layer", "features.5", "--images", "samples", "--param", "k=0"], "k must be at least 1"),
+    (["saliency", "--images", "samples", "--param", "overlay=2"], "overlay must be at most 1"),
+    (["filters", "--param", "k=3"], "filters takes no --param settings"),
+    (["unit", "--layer", "features.5", "--param", "strength=1"], "unknown parameter 'strength' of unit"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     done = cli("visualize", *args, "--out", tmp_path)

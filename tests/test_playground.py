@@ -126,7 +126,7 @@ def test_bad_training_input_gets_a_clear_message():
         run_to_end(train(Points.empty(), MlpConfig()))
     with pytest.raises(ParameterError, match="no dog"):
         run_to_end(train(Points([[0.1, 0.1], [0.2, 0.2]], [0, 0]), MlpConfig()))
-    with pytest.raises(ParameterError, match="learning rate"):
+    with pytest.raises(ParameterError, match="learning_rate must be a finite number"):
         run_to_end(train(Points([[0.1, 0.1], [0.9, 0.9]], [0, 1]), MlpConfig(learning_rate=math.nan)))
     with pytest.raises(ParameterError, match="activation"):
         MlpConfig(activation="softmax").check()

@@ -194,7 +194,7 @@ def test_layers_list_shapes_and_shared_modules(mnist_model, resnet):
     (lambda m: run_to_end(unit_visualization(m, "features.5", 0, decay=float("nan"))), "decay must be"),
     (lambda m: run_to_end(class_model(m, [3], blur_sigma=-1)), "blur_sigma must be"),
     (lambda m: run_to_end(class_model(m, [10])), "class index in 0..9"),
-    (lambda m: run_to_end(class_model(m, [3], strength=2)), "unknown setting 'strength'"),
+    (lambda m: run_to_end(class_model(m, [3], strength=2)), "unknown parameter 'strength' of class-model"),
     (lambda m: run_to_end(max_activating_patches(m, torch.rand(2, 1, 28, 28), "features.5", 0, k=0)), "k must be"),
     (lambda m: gradient_maps(m, torch.rand(2, 3, 28, 28), GUIDED), "images must have shape"),
 ])

@@ -2,8 +2,9 @@
 step-yielding computation to its end, and the errors a user can act on. Imports nothing else of the engine."""
 from .control import Frame, RunControl
 from .errors import AdvLensError, ImageError, ModelError, ParameterError
-from .params import Param, parse_bool, parse_number
+from .params import Declared, Param, ParamSet, Rule, parse_bool, parse_number, resolve
 from .run import relay, run_to_end
 
-__all__ = ["AdvLensError", "Frame", "ImageError", "ModelError", "Param", "ParameterError", "RunControl",
+__all__ = ["AdvLensError", "Declared", "Frame", "ImageError", "ModelError", "Param", "ParamSet", "ParameterError",
+           "Rule", "RunControl", "resolve",
            "parse_bool", "parse_number", "relay", "run_to_end"]

@@ -3,11 +3,12 @@ successful attack judged against the true regions as one of the post's three kin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ..attacks.base import Param, RunControl
+from ..core import Declared, Param, ParamSet, RunControl
 from ..attacks.deepfool import deepfool
 from ..attacks.gradient_sign import NORMS, fgsm, pgd
 from ..core.errors import ParameterError
@@ -20,31 +21,26 @@ NOT_SUCCESSFUL, SAME_CLASS, NEITHER_CLASS, OTHER_CLASS = 0, 1, 2, 3
 KIND_TITLES = {SAME_CLASS: "still a {own}, misclassified",
                NEITHER_CLASS: "a meaningless image, where the boundary is arbitrary",
                OTHER_CLASS: "now really a {other}: the meaning changed"}
-EPS_PARAM = Param("eps", float, 0.08, "the attack's budget in the plane", 0.0, 1.0, unit="pixel")
 BOUNDARY_SLACK = 1e-6  # float rounding when a perturbation is compared with eps
+ATTACK_PARAMS = ParamSet("playground attack", (
+    Param("method", str, "PGD", "DeepFool finds the smallest step; it succeeds only within eps", choices=METHODS),
+    Param("eps", float, 0.08, "the attack's budget in the plane", 0.0, 1.0, unit="pixel", above=True),
+    Param("norm", str, "inf", "the norm of the eps-ball", choices=NORMS),
+    Param("pgd_steps", int, 20, "PGD's iterations (step eps / 4)", 1, 10_000),
+), summary="attack the points away from their true class")
 
 
 @dataclass(frozen=True)
-class AttackSettings:
-    """The attack the user chose: method, norm of the eps-ball, eps, and PGD's iterations (step eps / 4)."""
+class AttackSettings(Declared):
+    """The attack the user chose (declared in `ATTACK_PARAMS`): method, norm of the eps-ball, eps, and PGD's
+    iterations (step eps / 4)."""
+
+    PARAMS: ClassVar[ParamSet] = ATTACK_PARAMS
 
     method: str = "PGD"
     eps: float = 0.08
     norm: str = "inf"
     pgd_steps: int = 20
-    seed: int = 0
-
-    def check(self) -> AttackSettings:
-        if self.method not in METHODS:
-            raise ParameterError(f"the attack must be one of {', '.join(METHODS)}, not {self.method!r}")
-        if self.norm not in NORMS:
-            raise ParameterError(f"the norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
-        eps = EPS_PARAM.parse(self.eps)  # NaN, infinite or negative eps: a readable message
-        if eps <= 0:
-            raise ParameterError("eps must be larger than 0")
-        if self.pgd_steps < 1:
-            raise ParameterError("PGD needs at least one step")
-        return self
 
 
 def kind_title(kind: int, class_names: tuple[str, str], label: int) -> str:

@@ -4,11 +4,9 @@ retraining from the same seed, and the same attack at the same eps counted befor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-import numpy as np
-
-from ..core import RunControl
-from ..core.errors import ParameterError
+from ..core import Declared, Param, ParamSet, Rule, RunControl
 from ..models import LoadedModel
 from ..core.run import run_to_end
 from .attacks import BOUNDARY_SLACK, AttackSettings, KindCounts, PlaneAttack, attack_points
@@ -16,10 +14,25 @@ from .mlp import MlpConfig, Training, train
 from .regions import Points, Regions, jittered_copies
 
 
+DEFENSE_PARAMS = ParamSet("playground defense", (
+    Param("adversarial", bool, True, "adversarial training: attack, add the end points with their true labels, "
+          "retrain"),
+    Param("augment", bool, False, "data augmentation: jittered copies of every point"),
+    Param("rounds", int, 3, "rounds of adversarial training", 1, 20),
+    Param("copies", int, 8, "jittered copies of every point", 1, 100),
+    Param("jitter", float, 0.05, "how far a copy moves, per pixel", 0.0, 0.5, unit="pixel", above=True),
+    Param("seed", int, 0, "seed of the jittered copies", 0, 1_000_000),
+), rules=(Rule(lambda values: values["adversarial"] or values["augment"],
+               "choose a defense: adversarial training, jittered copies or both"),),
+   summary="retrain with adversarial points or jittered copies, and attack again")
+
+
 @dataclass(frozen=True)
-class DefenseSettings:
-    """Which defenses to use: adversarial training for `rounds` rounds, and `copies` jittered copies of every
-    point within `jitter` (per pixel)."""
+class DefenseSettings(Declared):
+    """Which defenses to use (declared in `DEFENSE_PARAMS`): adversarial training for `rounds` rounds, and
+    `copies` jittered copies of every point within `jitter` (per pixel)."""
+
+    PARAMS: ClassVar[ParamSet] = DEFENSE_PARAMS
 
     adversarial: bool = True
     augment: bool = False
@@ -27,15 +40,6 @@ class DefenseSettings:
     copies: int = 8
     jitter: float = 0.05
     seed: int = 0
-
-    def check(self) -> DefenseSettings:
-        if not (self.adversarial or self.augment):
-            raise ParameterError("choose a defense: adversarial training, jittered copies or both")
-        if self.adversarial and self.rounds < 1:
-            raise ParameterError("adversarial training needs at least one round")
-        if self.augment and (self.copies < 1 or not np.isfinite(self.jitter) or self.jitter <= 0):
-            raise ParameterError("jittered copies need at least one copy and a positive jitter")
-        return self
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import RunControl
+from ..core import Declared, Param, ParamSet, RunControl
 from ..core.errors import ParameterError
 from ..models import Classifier, LoadedModel
 from .regions import CLASS_NAMES, RESOLUTION, Points, grid_points
@@ -22,10 +23,38 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": n
 MAX_WIDTH = 1024
 
 
+def parse_hidden(value) -> tuple[int, ...]:
+    """"32, 32" (as the user types them) or (32, 32) -> (32, 32): the hidden widths, each in 1..MAX_WIDTH."""
+    if isinstance(value, str):
+        try:
+            widths = tuple(int(part) for part in value.replace(";", ",").replace(" ", ",").split(",") if part)
+        except ValueError:
+            raise ParameterError(f"hidden layers: whole numbers separated by commas, like 32, 32 (not {value!r})")
+    else:
+        widths = tuple(value)
+    if not widths:
+        raise ParameterError("hidden layers: give at least one width, like 32")
+    if any(not isinstance(width, int) or not 1 <= width <= MAX_WIDTH for width in widths):
+        raise ParameterError(f"hidden layers: one or more widths between 1 and {MAX_WIDTH}")
+    return widths
+
+
+TRAINING_PARAMS = ParamSet("training", (
+    Param("hidden", str, (32, 32), "hidden layer widths, like 32, 32", convert=parse_hidden,
+          format=lambda widths: ", ".join(map(str, widths))),
+    Param("activation", str, "relu", "activation after every hidden layer", choices=tuple(ACTIVATIONS)),
+    Param("steps", int, 600, "full-batch Adam steps", 1, 100_000),
+    Param("learning_rate", float, 0.01, "Adam's learning rate", 0.0, 1.0, above=True),
+    Param("seed", int, 0, "seed of the initial weights (another seed, another boundary)", 0, 1_000_000),
+), summary="train the playground's MLP on the points")
+
+
 @dataclass(frozen=True)
-class MlpConfig:
-    """What the user chooses: hidden layer widths, activation, Adam steps and learning rate, and the seed of the
-    initial weights (another seed, another boundary through the same data)."""
+class MlpConfig(Declared):
+    """What the user chooses (declared in `TRAINING_PARAMS`): hidden layer widths, activation, Adam steps and
+    learning rate, and the seed of the initial weights (another seed, another boundary through the same data)."""
+
+    PARAMS: ClassVar[ParamSet] = TRAINING_PARAMS
 
     hidden: tuple[int, ...] = (32, 32)
     activation: str = "relu"
@@ -33,30 +62,8 @@ class MlpConfig:
     learning_rate: float = 0.01
     seed: int = 0
 
-    def check(self) -> MlpConfig:
-        if not self.hidden or any(not 1 <= width <= MAX_WIDTH for width in self.hidden):
-            raise ParameterError(f"hidden layers: one or more widths between 1 and {MAX_WIDTH}")
-        if self.activation not in ACTIVATIONS:
-            raise ParameterError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
-        if self.steps < 1:
-            raise ParameterError("training needs at least one step")
-        if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
-            raise ParameterError(f"the learning rate must be a positive number, not {self.learning_rate}")
-        return self
-
     def describe(self) -> str:
         return f"2-{'-'.join(map(str, self.hidden))}-2 {self.activation}, seed {self.seed}"
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """"32, 32" -> (32, 32): the hidden widths as the user types them."""
-    try:
-        widths = tuple(int(part) for part in text.replace(";", ",").replace(" ", ",").split(",") if part)
-    except ValueError:
-        raise ParameterError(f"hidden layers: whole numbers separated by commas, like 32, 32 (not {text!r})")
-    if not widths:
-        raise ParameterError("hidden layers: give at least one width, like 32")
-    return widths
 
 
 def build_model(config: MlpConfig, class_names: tuple[str, str] = CLASS_NAMES) -> LoadedModel:

@@ -11,15 +11,15 @@ regularizers that are switched on (strength > 0) act, and the image is clamped t
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ..core import parse_number
+from ..core import Declared, Param, ParamSet
 from ..core.errors import ParameterError
 from ..models import LoadedModel
 from ..transforms import gaussian_blur, jitter, three_sigma_radius
@@ -31,9 +31,30 @@ CLASS_MODEL, UNIT, DEEPDREAM = "class-model", "unit", "deepdream"
 ZERO, MEAN = "zero", "mean"
 
 
+ASCENT_PARAMS = (
+    Param("steps", int, 200, "ascent steps", 1, 100_000),
+    Param("lr", float, 0.01, "mean change of a pixel per step", 0.0, 1.0, unit="pixel"),
+    Param("l2", float, 0.0, "Simonyan's lambda: penalty on ||x - reference||^2 (0: off)", 0.0, 100.0),
+    Param("decay", float, 0.0, "Yosinski's L2 decay towards the reference after each step (0: off)", 0.0, 1.0,
+          below=True),
+    Param("blur_sigma", float, 0.0, "Gaussian blur of this width every blur_every steps (0: off)", 0.0, 20.0,
+          unit="px"),
+    Param("blur_every", int, 4, "steps between two blurs", 1, 1000),
+    Param("norm_percentile", float, 0.0, "pixels closer to the reference than this percentile are reset (0: off)",
+          0.0, 100.0, below=True, unit="%"),
+    Param("contribution_percentile", float, 0.0, "pixels contributing less than this percentile are reset "
+          "(0: off)", 0.0, 100.0, below=True, unit="%"),
+    Param("jitter", int, 0, "random shift (with wrap-around) before each forward pass", 0, 256, unit="px"),
+    Param("start", str, ZERO, "the reference image: black, or the dataset mean", choices=(ZERO, MEAN)),
+    Param("noise", float, 0.0, "uniform noise of this amplitude added to the start", 0.0, 1.0, unit="pixel"),
+    Param("seed", int, 0, "seed of the start noise and the jitter", 0, 2**31 - 1),
+)
+
+
 @dataclass(frozen=True)
-class AscentSettings:
-    """Steps, step size and the regularizers; a strength of 0 switches a regularizer off.
+class AscentSettings(Declared):
+    """Steps, step size and the regularizers (declared in `ASCENT_PARAMS`); a strength of 0 switches a
+    regularizer off.
 
     l2: Simonyan's lambda, the objective is `score - l2 * ||x - reference||^2`.
     decay: Yosinski's L2 decay, `x <- reference + (1 - decay) (x - reference)` after each step.
@@ -44,6 +65,8 @@ class AscentSettings:
     jitter: the image is shifted by up to this many pixels (at random, with wrap-around) before each forward pass.
     """
 
+    PARAMS: ClassVar[ParamSet] = ParamSet("ascent", ASCENT_PARAMS)
+
     steps: int = 200
     lr: float = 0.01
     l2: float = 0.0
@@ -53,67 +76,50 @@ class AscentSettings:
     norm_percentile: float = 0.0
     contribution_percentile: float = 0.0
     jitter: int = 0
-    start: str = ZERO  # the reference image: black, or the dataset mean
-    noise: float = 0.0  # uniform noise of this amplitude added to the start
+    start: str = ZERO
+    noise: float = 0.0
     seed: int = 0
 
-    def replace(self, **changes) -> AscentSettings:
-        """These settings with `changes` (values or text such as "1.5/255" from a command line), checked."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ParameterError(f"unknown setting {unknown[0]!r}; settings are {', '.join(sorted(known))}")
-        parsed = {name: self._parse(name, value) for name, value in changes.items()}
-        return dataclasses.replace(self, **parsed).checked()
 
-    def _parse(self, name: str, value):
-        kind = type(getattr(self, name))
-        if kind is str or not isinstance(value, str):
-            return value
-        return parse_number(name, value, kind)
-
-    def checked(self) -> AscentSettings:
-        for name in ("lr", "l2", "decay", "blur_sigma", "norm_percentile", "contribution_percentile", "noise"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ParameterError(f"{name} must be a finite number >= 0, not {value!r}")
-        for name in ("steps", "blur_every", "jitter"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name != "jitter" else 0):
-                raise ParameterError(f"{name} must be a whole number >= {1 if name != 'jitter' else 0}, "
-                                     f"not {value!r}")
-        if self.decay >= 1:
-            raise ParameterError(f"decay must be below 1, not {self.decay}")
-        for name in ("norm_percentile", "contribution_percentile"):
-            if getattr(self, name) >= 100:
-                raise ParameterError(f"{name} must be below 100, not {getattr(self, name)}")
-        if self.start not in (ZERO, MEAN):
-            raise ParameterError(f"start must be {ZERO!r} or {MEAN!r}, not {self.start!r}")
-        return self
+def _per_kind(kind: str, summary: str, imagenet: dict, mnist: dict) -> ParamSet:
+    """The ascent parameters with `kind`'s defaults: ImageNet's as the declared ones, MNIST's beside them."""
+    params = tuple(dataclasses.replace(p, default=imagenet.get(p.name, p.default)) for p in ASCENT_PARAMS)
+    return ParamSet(kind, params, {"mnist": mnist, "imagenet": imagenet}, summary=summary)
 
 
 # Defaults per kind and domain. MNIST's tiny images want little blur and jitter; ImageNet's take the papers'.
-DEFAULTS: dict[str, dict[str, AscentSettings]] = {
-    CLASS_MODEL: {"mnist": AscentSettings(steps=150, lr=0.01, l2=0.01),
-                  "imagenet": AscentSettings(steps=200, lr=2 / 255, l2=0.001, start=MEAN, jitter=8)},
-    UNIT: {"mnist": AscentSettings(steps=200, lr=0.01, decay=0.001, blur_sigma=0.5, blur_every=8,
-                                   jitter=1, start=MEAN, noise=0.05),
-           "imagenet": AscentSettings(steps=200, lr=2 / 255, decay=0.0001, blur_sigma=1.0, blur_every=4,
-                                      jitter=8, start=MEAN, noise=0.05)},
-    DEEPDREAM: {"mnist": AscentSettings(steps=100, lr=0.01, jitter=1),
-                "imagenet": AscentSettings(steps=40, lr=1.5 / 255, jitter=16)},
+ASCENT_KINDS: dict[str, ParamSet] = {
+    CLASS_MODEL: _per_kind(CLASS_MODEL, "an image raising one class's logit (Simonyan et al. 2013)",
+                           imagenet=dict(steps=200, lr=2 / 255, l2=0.001, start=MEAN, jitter=8),
+                           mnist=dict(steps=150, lr=0.01, l2=0.01, start=ZERO, jitter=0)),
+    UNIT: _per_kind(UNIT, "an image raising one channel's mean activation (Yosinski et al. 2015)",
+                    imagenet=dict(steps=200, lr=2 / 255, decay=0.0001, blur_sigma=1.0, blur_every=4, jitter=8,
+                                  start=MEAN, noise=0.05),
+                    mnist=dict(steps=200, lr=0.01, decay=0.001, blur_sigma=0.5, blur_every=8, jitter=1,
+                               start=MEAN, noise=0.05)),
+    DEEPDREAM: _per_kind(DEEPDREAM, "real images amplifying what a layer sees (Mordvintsev et al. 2015)",
+                         imagenet=dict(steps=40, lr=1.5 / 255, jitter=16),
+                         mnist=dict(steps=100, lr=0.01, jitter=1)),
 }
 
 
+def ascent_params(kind: str) -> ParamSet:
+    if kind not in ASCENT_KINDS:
+        raise ParameterError(f"unknown kind {kind!r}; use one of {', '.join(ASCENT_KINDS)}")
+    return ASCENT_KINDS[kind]
+
+
+def settings_domain(model: LoadedModel) -> str:
+    return "mnist" if model.domain == "mnist" else "imagenet"
+
+
 def default_settings(kind: str, model: LoadedModel) -> AscentSettings:
-    if kind not in DEFAULTS:
-        raise ParameterError(f"unknown kind {kind!r}; use one of {', '.join(DEFAULTS)}")
-    return DEFAULTS[kind]["mnist" if model.domain == "mnist" else "imagenet"]
+    return AscentSettings.from_values(domain=settings_domain(model), params=ascent_params(kind))
 
 
 def resolve_settings(kind: str, model: LoadedModel, settings: AscentSettings | None, changes: dict) -> AscentSettings:
     base = settings if settings is not None else default_settings(kind, model)
-    return base.replace(**changes)
+    return AscentSettings(**ascent_params(kind).resolve(changes, base=base.values()))
 
 
 @dataclass

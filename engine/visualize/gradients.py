@@ -8,10 +8,11 @@ a ReLU lets through on the way back:
     deconvnet        g * [g > 0]
     guided backprop  g * [input > 0] * [g > 0]
 
-The last two replace every ReLU module for the duration of the call (`relus_replaced`), which copes with
-torchvision's habits: one ReLU module called several times per block, and in-place ReLUs. ReLUs called as
-functions inside a `forward` (F.relu) are not modules and keep their plain gradient; `GradientMaps.swapped`
-says how many were replaced, and a network without ReLU modules is refused.
+The last two give every ReLU module that rule for the duration of the call, in the calling thread only
+(`relus_replaced`), which copes with torchvision's habits: one ReLU module called several times per block, and
+in-place ReLUs. ReLUs called as functions inside a `forward` (F.relu) are not modules and keep their plain
+gradient; `GradientMaps.swapped` says how many were given the rule, and a network without ReLU modules is
+refused.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from torch import nn
 
 from ..core.errors import ParameterError
 from ..models import LoadedModel
-from .layers import network, swapped_modules
+from .layers import network, rules_in_this_thread
 
 SALIENCY, DECONVNET, GUIDED = "saliency", "deconvnet", "guided-backprop"
 METHODS = (SALIENCY, DECONVNET, GUIDED)
@@ -51,16 +52,16 @@ class _RuleReLU(torch.autograd.Function):
 
 @contextlib.contextmanager
 def relus_replaced(module: nn.Module, method: str) -> Iterator[int]:
-    """Every ReLU module of `module` replaced by a fresh, non-inplace ReLU with the backward of `method`
-    (deconvnet or guided backprop) in this thread; yields how many; the module tree is restored on exit."""
+    """Every ReLU module of `module` computes its output with the backward of `method` (deconvnet or guided
+    backprop), in this thread only and until exit; yields how many. The module tree is never changed."""
     if method not in (DECONVNET, GUIDED):
         raise ParameterError(f"ReLUs are replaced for {DECONVNET} or {GUIDED}, not {method!r}")
     guided = method == GUIDED
 
     def rule(child: nn.Module):
-        return (lambda x: _RuleReLU.apply(x, guided)) if isinstance(child, nn.ReLU) else None
+        return (lambda x, _output: _RuleReLU.apply(x, guided)) if isinstance(child, nn.ReLU) else None
 
-    with swapped_modules(module, rule) as count:
+    with rules_in_this_thread(module, rule) as count:
         yield count
 
 

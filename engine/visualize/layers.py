@@ -1,14 +1,13 @@
 """The layers of a loaded model: the module tree with each module's output size, activations of one layer
-(stopping the forward pass there), temporary module swaps, and receptive fields.
+(stopping the forward pass there), other rules for some modules for a while, and receptive fields.
 
 Layers are named as in the network's own `named_modules()` (`features.3`, `layer1.0.conv1`), without the
-`Normalize` in front. Hooks and swapped modules act only in the thread that installed them, so an attack running
-on the same model in another thread sees the model unchanged.
+`Normalize` in front. Hooks act only in the thread that installed them and the module tree is never changed, so
+an attack running on the same model in another thread sees the model unchanged.
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import threading
 from collections.abc import Callable, Iterator
@@ -143,48 +142,51 @@ def channel_activation(output: torch.Tensor, channel: int) -> torch.Tensor:
     return output[:, channel]
 
 
-# --- swapping modules for a while ------------------------------------------------------------------------------
+# --- other rules for some modules, in one thread ----------------------------------------------------------------
 
-class ThreadLocalSwap(nn.Module):
-    """Stands in for `original` during a swap: `replacement` in the thread that swapped, a non-inplace copy of
-    the original everywhere else (same values; an in-place ReLU would break the replacement's graph)."""
-
-    def __init__(self, original: nn.Module, replacement: Callable[[torch.Tensor], torch.Tensor]):
-        super().__init__()
-        self.plain = copy.copy(original)
-        if hasattr(self.plain, "inplace"):
-            self.plain.inplace = False
-        self.replacement = replacement
-        self.owner = threading.get_ident()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if threading.get_ident() == self.owner:
-            return self.replacement(x)
-        return self.plain(x)
+ModuleRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (module input, module output) -> the output to use
 
 
 @contextlib.contextmanager
-def swapped_modules(root: nn.Module, replacement_for: Callable[[nn.Module], Callable | None]) -> Iterator[int]:
-    """Put a fresh `ThreadLocalSwap` in every slot of the module tree whose module `replacement_for` gives a
-    function for (a module used in several places, like torchvision's shared ReLUs, gets one per slot), yield
-    how many were swapped, and put every original back on exit, so that the module tree is exactly as before.
-    Modules called as functions inside `forward` (F.relu) are not in the tree and are not swapped."""
-    slots = [(parent, key, child) for parent in root.modules()
-             for key, child in list(parent._modules.items())
-             if child is not None and replacement_for(child) is not None]
-    done = []
+def rules_in_this_thread(root: nn.Module, rule_for: Callable[[nn.Module], ModuleRule | None]) -> Iterator[int]:
+    """While the context is open, in the thread that opened it, every module of `root` that `rule_for` gives a
+    rule for has its output replaced by `rule(input, output)`; yields how many modules. Done by a pair of hooks
+    per module that act only in this thread: the module tree is never changed, so other threads (an attack, the
+    same rules in another computation) see every module's own forward, and two contexts in two threads cannot
+    undo each other. An in-place module (ReLU(inplace=True)) runs on a copy of its input, so that the rule sees
+    the input unchanged. Modules called as functions inside `forward` (F.relu) are not in the tree."""
+    owner = threading.get_ident()
+    modules = list({id(m): m for m in root.modules() if rule_for(m) is not None}.values())  # shared ones once
+    handles = []
     try:
-        for parent, key, child in slots:
+        for module in modules:
             try:
-                setattr(parent, key, ThreadLocalSwap(child, replacement_for(child)))
-            except (RuntimeError, AttributeError, TypeError) as exc:  # TorchScript modules are frozen
-                raise ModelError(f"the model's modules cannot be replaced ({type(parent).__name__}: {exc}); "
-                                 "this needs a Python (not TorchScript) model") from None
-            done.append((parent, key, child))
-        yield len(done)
+                handles += _install_rule(module, rule_for(module), owner)
+            except RuntimeError as exc:  # TorchScript modules accept no Python hooks
+                raise ModelError(f"the model's modules cannot be given other rules ({type(module).__name__}: "
+                                 f"{exc}); this needs a Python (not TorchScript) model") from None
+        yield len(modules)
     finally:
-        for parent, key, child in reversed(done):
-            setattr(parent, key, child)
+        for handle in handles:
+            handle.remove()
+
+
+def _install_rule(module: nn.Module, rule: ModuleRule, owner: int) -> list:
+    inputs: list[torch.Tensor] = []  # the inputs of this thread's calls in progress (a stack: calls may nest)
+    copies_input = bool(getattr(module, "inplace", False))
+
+    def before(_module, args):
+        if threading.get_ident() != owner:
+            return None
+        inputs.append(args[0])
+        return (args[0].clone(), *args[1:]) if copies_input else None
+
+    def after(_module, _args, output):
+        if threading.get_ident() != owner:
+            return None
+        return rule(inputs.pop(), output)
+
+    return [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
 
 
 # --- receptive fields ------------------------------------------------------------------------------------------
@@ -209,17 +211,16 @@ class ReceptiveField:
         return (self.start[0] + row * self.jump[0], self.start[1] + col * self.jump[1], self.size[0], self.size[1])
 
 
-def _pass_gradient_through(module: nn.Module) -> Callable | None:
+def _pass_gradient_through(module: nn.Module) -> ModuleRule | None:
     """For threshold activations and max pools, whose gradient is zero at some inputs: the same forward with a
     gradient that reaches every input the output depends on."""
     if isinstance(module, THRESHOLD_ACTIVATIONS):
-        plain = ThreadLocalSwap(module, module).plain
-        return lambda x: plain(x).detach() + (x - x.detach())
+        return lambda x, output: output.detach() + (x - x.detach())
     if isinstance(module, nn.MaxPool2d):
-        def spread(x, pool=module):
+        def spread(x, output, pool=module):
             window = dict(kernel_size=pool.kernel_size, stride=pool.stride, padding=pool.padding,
                           ceil_mode=pool.ceil_mode)
-            return pool(x).detach() + F.avg_pool2d(x - x.detach(), **window)
+            return output.detach() + F.avg_pool2d(x - x.detach(), **window)
         return spread
     return None
 
@@ -231,8 +232,8 @@ def receptive_field(model: LoadedModel, layer_name: str) -> ReceptiveField:
     _, height, width = model.input_shape
     find_layer(model, layer_name)
     x = _input_for(model, 2).requires_grad_(True)
-    with torch.enable_grad(), swapped_modules(network(model), _pass_gradient_through):
-        # looked up inside the swap: a swapped layer's hook must see the output of its stand-in
+    with torch.enable_grad(), rules_in_this_thread(network(model), _pass_gradient_through):
+        # the capture hook, installed after the rules' hooks, sees the output a rule gave
         out = activations(model, find_layer(model, layer_name), x)
         if out.dim() != 4 or out.shape[2] < 2 or out.shape[3] < 2:
             return ReceptiveField((height, width), (0, 0), (0, 0), whole_image=True)

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..core.errors import ParameterError
+from ..core import Param, ParamSet
 from ..models import LoadedModel
 from .gradients import check_images
 from .layers import ReceptiveField, activations, check_channel, find_layer, layer_info, receptive_field
 from .steps import RunControl, VisStep, frame_due, stop_requested
+
+PATCH_PARAMS = ParamSet("patches", (
+    Param("k", int, 9, "how many patches", 1, 1000),
+    Param("batch_size", int, 64, "images per forward pass", 1, 4096),
+), summary="the image patches that raise a channel most (receptive-field crops)")
 
 
 @dataclass
@@ -63,10 +68,7 @@ def max_activating_patches(model: LoadedModel, images: torch.Tensor, layer: str,
                            batch_size: int = 64, control: RunControl | None = None
                            ) -> Generator[VisStep, None, TopPatches]:
     """Yields after every batch (with the crops found so far when a frame is due); returns the top k."""
-    if not isinstance(k, int) or k < 1:
-        raise ParameterError(f"k must be a positive whole number, not {k!r}")
-    if batch_size < 1:
-        raise ParameterError("batch size must be at least 1")
+    PATCH_PARAMS.resolve({"k": k, "batch_size": batch_size})
     images = check_images(model, images).cpu()
     info = layer_info(model, layer)
     check_channel(info, channel)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .attacks.base import AttackResult, success
+from .attacks.base import AttackResult
 from .core.errors import AdvLensError
 from .models import LoadedModel
 
@@ -115,7 +115,7 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
 def fooled_after_rounding(result: AttackResult, model: LoadedModel) -> tuple[torch.Tensor, torch.Tensor]:
     """Re-classify the 8-bit adversarial images: (probabilities, still fooled) per image."""
     probs, preds = model.predict(quantize(result.adversarial))
-    return probs, success(preds, result.labels, result.target)
+    return probs, result.criterion.reached(preds)
 
 
 # --- the whole export ------------------------------------------------------------------------------------------
@@ -166,9 +166,9 @@ def export_result(result: AttackResult, model: LoadedModel, directory: str | Pat
 
 def target_names(result: AttackResult, index: int, classes: Sequence[str]) -> str:
     """The target of one image: a class name, the allowed classes joined by "|", or "" when untargeted."""
-    if result.target is None:
+    if not result.criterion.targeted:
         return ""
-    return "|".join(classes[int(c)] for c in result.target[index].reshape(-1))
+    return "|".join(classes[int(c)] for c in result.criterion.goal_sets()[index])
 
 
 def metric_rows(result: AttackResult, model: LoadedModel, names: Sequence[str], probs_rounded: torch.Tensor,
@@ -202,7 +202,7 @@ def describe_params(params: dict) -> str:
 def _write_pictures(result: AttackResult, model: LoadedModel, directory: Path, rows: list[dict]) -> list[Path]:
     files = []
     title = f"{model.name} | {result.attack.upper()} | {describe_params(result.params)}"
-    if result.target is not None:
+    if result.criterion.targeted:
         title += " | targeted"
     for i, row in enumerate(rows):
         natural, adversarial = result.original[i].numpy(), result.adversarial[i].numpy()
@@ -238,7 +238,7 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 
 def _write_json(path: Path, result: AttackResult, model: LoadedModel, rows: list[dict]) -> Path:
     document = {"model": model.name, "model_source": model.source, "attack": result.attack,
-                "params": result.params, "targeted": result.target is not None, "stopped": result.stopped,
+                "params": result.params, "targeted": result.criterion.targeted, "stopped": result.stopped,
                 "summary": result.summary(), "images": rows}
     path.write_text(json.dumps(document, indent=2))
     return path

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 
 from ..core.errors import ParameterError
 from ..transforms import ZEROS, gaussian_blur
-from .base import (AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin, make_step, prepare_inputs,
-                   register, success)
+from .base import (BATCH_SIZE, AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin,
+                   logits_in_batches, make_step, prepare_inputs, register)
+from .criteria import Criterion, OneOfClasses, criterion_for
 
 PRESETS = {
     "mnist": {"candidates": 9, "sigma": 0.5, "overshoot": 1.2, "max_iter": 100},
@@ -75,11 +76,11 @@ def candidate_ranks(logits: torch.Tensor, count: int, first_rank: int = 1) -> to
 
 def adef(model, images, labels=None, *, target=None, control: RunControl | None = None, candidates=1,
          first_rank=1, rank_targeted=False, sigma=1.0, overshoot=1.1, max_iter=100, max_norm=math.inf,
-         preset=None):
+         preset=None, batch_size=BATCH_SIZE):
     """ADef over the candidate classes ranked first_rank.. first_rank+candidates-1 by the clean image: untargeted
     (any class but the label counts), targeted at those ranks (`rank_targeted`: only a candidate counts, and the
     result's `target` is the (N, K) set of them), or targeted at one class. Adds `field` (N,2,H,W pixels) and
-    `field_norm` (N,) to the result."""
+    `field_norm` (N,) to the result. At most `batch_size` images go through the model at once."""
     if sigma < 0 or overshoot < 1 or max_norm <= 0:
         raise ParameterError("sigma must be >= 0, overshoot >= 1 and max_norm > 0")
     if rank_targeted and target is not None:
@@ -87,34 +88,31 @@ def adef(model, images, labels=None, *, target=None, control: RunControl | None 
     params = {"candidates": candidates, "first_rank": first_rank, "rank_targeted": rank_targeted, "sigma": sigma,
               "overshoot": overshoot, "max_iter": max_iter, "max_norm": max_norm}
     started = time.perf_counter()
-    x0, labels, target, probs0 = prepare_inputs(model, images, labels, target)
-    with torch.no_grad():
-        logits_now = model(x0).float()
+    x0, labels, target, probs0 = prepare_inputs(model, images, labels, target, batch_size)
+    logits_now = logits_in_batches(model, x0, batch_size)
     classes = candidate_ranks(logits_now, candidates, first_rank) if target is None else target[:, None]
-    if rank_targeted:
-        target = classes
+    criterion = OneOfClasses(classes, first_rank) if rank_targeted else criterion_for(labels, target)
     n, _, height, width = x0.shape
     tau = x0.new_zeros(n, 2, height, width)
     steps_used = torch.zeros(n, dtype=torch.long, device=x0.device)
-    loop = PerImageLoop(max_iter, ~_reached(logits_now, labels, target), control)
+    loop = PerImageLoop(max_iter, ~_reached(logits_now, criterion), control)
     x = x0
     with torch.enable_grad():
         for iteration, index in loop:
-            tau[index] = _best_candidate_field(model, warp(x0[index], tau[index]), tau[index], labels[index],
-                                               classes[index], sigma, targeted=target is not None)
+            for part in index.split(batch_size):
+                tau[part] = _best_candidate_field(model, warp(x0[part], tau[part]), tau[part], labels[part],
+                                                  classes[part], sigma, targeted=criterion.targeted)
             steps_used[index] += 1
             x = warp(x0, tau)
-            with torch.no_grad():
-                logits_now[index] = model(x[index]).float()
-            target_now = None if target is None else target[index]
-            done = _reached(logits_now[index], labels[index], target_now)
+            logits_now[index] = logits_in_batches(model, x[index], batch_size)
+            done = _reached(logits_now[index], criterion[index])
             loop.active[index] = ~done & (field_norm(tau[index]) <= max_norm)
-            yield loop.record(make_step(iteration, max_iter, logits_now, field_norm(tau), labels, target, x, control,
+            yield loop.record(make_step(iteration, max_iter, logits_now, field_norm(tau), criterion, x, control,
                                         lambda watched: {"field": tau[watched].cpu().numpy().copy()}))
-    tau, x = _overshoot_unfooled(model, x0, tau, labels, target, overshoot)
+    tau, x = _overshoot_unfooled(model, x0, tau, criterion, overshoot, batch_size)
     extras = {"field": tau.cpu().numpy().astype("float32"), "field_norm": field_norm(tau).cpu().numpy()}
-    return finish("adef", params, model, x0, x, labels, target, probs0, steps_used, started, loop.stopped,
-                  loop.history, extras)
+    return finish("adef", params, model, x0, x, labels, criterion, probs0, steps_used, started, loop.stopped,
+                  loop.history, extras, batch_size)
 
 
 def _best_candidate_field(model, x_n: torch.Tensor, tau: torch.Tensor, labels: torch.Tensor,
@@ -142,8 +140,8 @@ def _best_candidate_field(model, x_n: torch.Tensor, tau: torch.Tensor, labels: t
     return best
 
 
-def _reached(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-    return success(logits.argmax(dim=1), labels, target)
+def _reached(logits: torch.Tensor, criterion: Criterion) -> torch.Tensor:
+    return criterion.reached(logits.argmax(dim=1))
 
 
 # Steps aim this far (in logits) past the linearised boundary. Within BOUNDARY_MARGIN of it after the loop an
@@ -152,17 +150,16 @@ CROSSING_MARGIN = 1e-2
 BOUNDARY_MARGIN = 1e-5
 
 
-def _on_boundary(logits: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+def _on_boundary(logits: torch.Tensor, criterion: Criterion) -> torch.Tensor:
     """Whether the classes that decide success (the targets, else the label) tie with their best rival."""
-    return logit_margin(logits, target if target is not None else labels).abs() < BOUNDARY_MARGIN
+    return logit_margin(logits, criterion.goal_sets()).abs() < BOUNDARY_MARGIN
 
 
-def _overshoot_unfooled(model, x0, tau, labels, target, overshoot):
+def _overshoot_unfooled(model, x0, tau, criterion: Criterion, overshoot, batch_size):
     """Images the last linear step left on the boundary, or short of it, get `tau *= overshoot`."""
     x = warp(x0, tau)
-    with torch.no_grad():
-        logits = model(x).float()
-    missed = ~_reached(logits, labels, target) | _on_boundary(logits, labels, target)
+    logits = logits_in_batches(model, x, batch_size)
+    missed = ~_reached(logits, criterion) | _on_boundary(logits, criterion)
     if overshoot > 1 and missed.any():
         tau = torch.where(missed.view(-1, 1, 1, 1), tau * overshoot, tau)
         x = warp(x0, tau)

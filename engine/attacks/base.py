@@ -3,6 +3,7 @@ control object through which a front door throttles frames and asks it to stop.
 
 An attack is a generator function `attack(model, images, labels=None, *, target=None, control=None, **params)`
 that yields `Step`s and returns an `AttackResult`; `run_to_end` drives one for callers that only want the result.
+What counts as fooled is a criterion object (`criteria.py`); the norm-specific parts live in `norms.py`.
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import torch
 
 from ..core import Frame, Param, ParameterError, RunControl, run_to_end  # noqa: F401  (re-exported for callers of attacks)
 from ..models import LoadedModel
+from .criteria import Criterion, concat_criteria, criterion_for
 
 GREY_LEVEL = 1 / 255
+BATCH_SIZE = 256  # images per forward pass over a set: bounds the activations' memory, not the results
 PER_IMAGE, UNIVERSAL = "per-image", "universal"  # attack families: the Attack workspace lists only the first
 
 
@@ -40,7 +43,7 @@ class AttackSpec:
     domain_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # chosen by a `preset` parameter
     loss_name: str = "loss"  # what `Step.loss` measures, for curve titles
-    family: str = "per-image"  # PER_IMAGE, or UNIVERSAL: one perturbation for all images, never split into chunks
+    family: str = PER_IMAGE  # PER_IMAGE, or UNIVERSAL: one perturbation for all images, never split into chunks
 
     @property
     def universal(self) -> bool:
@@ -111,7 +114,9 @@ class AttackResult:
     original: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
     adversarial: torch.Tensor
     labels: torch.Tensor  # the label attacked away from, per image
-    target: torch.Tensor | None  # per-image target (N,) when targeted, or allowed classes (N, K) (ADef's ranks)
+    # What counted as fooled. A target tensor (N,) or None, as the universal attacks give it, is read as the
+    # targeted or the untargeted criterion.
+    criterion: Criterion | torch.Tensor | None
     probs_before: torch.Tensor  # (N, classes)
     probs_after: torch.Tensor
     steps_used: torch.Tensor  # (N,) int64
@@ -119,6 +124,15 @@ class AttackResult:
     stopped: bool = False
     history: dict[str, np.ndarray] = field(default_factory=dict)  # per-iteration curves, (iterations, N)
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # attack-specific arrays for OUT.npz
+
+    def __post_init__(self):
+        if not isinstance(self.criterion, Criterion):
+            self.criterion = criterion_for(self.labels, self.criterion)
+
+    @property
+    def target(self) -> torch.Tensor | None:
+        """The per-image target (N,), the allowed classes (N, K) (ADef's ranks), or None when untargeted."""
+        return self.criterion.target
 
     @property
     def pred_before(self) -> torch.Tensor:
@@ -130,7 +144,7 @@ class AttackResult:
 
     @property
     def fooled(self) -> torch.Tensor:
-        return success(self.pred_after, self.labels, self.target)
+        return self.criterion.reached(self.pred_after)
 
     @property
     def perturbation(self) -> torch.Tensor:
@@ -172,26 +186,23 @@ class AttackResult:
         return out
 
 
-def success(pred: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-    """Fooled: the prediction left the attacked label, or reached the target when there is one. A target may be
-    one class per image (N,) or a set of allowed classes per image (N, K), e.g. ADef's candidate ranks."""
-    if target is None:
-        return pred.ne(labels)
-    return pred.eq(target) if target.dim() == 1 else pred[:, None].eq(target).any(dim=1)
+def logits_in_batches(model: LoadedModel, images: torch.Tensor, batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """The float logits of `images` (on the model's device), `batch_size` images per forward pass."""
+    with torch.no_grad():
+        return torch.cat([model(chunk).float() for chunk in images.split(batch_size)])
 
 
-def prepare_inputs(model: LoadedModel, images: torch.Tensor, labels, target
+def prepare_inputs(model: LoadedModel, images: torch.Tensor, labels, target, batch_size: int = BATCH_SIZE
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Images on the model's device, the labels to attack away from (the clean prediction unless given), the
-    per-image target (or None) and the clean probabilities."""
+    per-image target (or None) and the clean probabilities, classified `batch_size` images at a time."""
     if images.dim() != 4 or tuple(images.shape[1:]) != tuple(model.input_shape):
         raise ParameterError(f"images must have shape N x {'x'.join(map(str, model.input_shape))}, "
                              f"got {tuple(images.shape)}")
     if len(images) == 0:
         raise ParameterError("no images to attack")
     x0 = images.detach().to(model.device, torch.float32)
-    with torch.no_grad():
-        probs = torch.softmax(model(x0).float(), dim=1)
+    probs = torch.softmax(logits_in_batches(model, x0, batch_size), dim=1)
     labels = probs.argmax(dim=1) if labels is None else _class_tensor(labels, len(x0), model, "label")
     target = None if target is None else _class_tensor(target, len(x0), model, "target")
     return x0, labels.to(model.device), None if target is None else target.to(model.device), probs
@@ -208,16 +219,15 @@ def _class_tensor(value, count: int, model: LoadedModel, what: str) -> torch.Ten
     return tensor.clone()
 
 
-def make_step(iteration: int, total: int, logits: torch.Tensor, loss: torch.Tensor, labels: torch.Tensor,
-              target: torch.Tensor | None, x: torch.Tensor, control: RunControl | None,
+def make_step(iteration: int, total: int, logits: torch.Tensor, loss: torch.Tensor, criterion: Criterion,
+              x: torch.Tensor, control: RunControl | None,
               extras: Callable[[list[int]], dict[str, np.ndarray]] | None = None) -> Step:
     """The record of one iteration, evaluated at iterate `x` whose logits are `logits`; arrays are copied only
     when the control says a frame is due."""
     with torch.no_grad():
         probs = torch.softmax(logits.detach().float(), dim=1)
-        fooled = success(probs.argmax(dim=1), labels, target)
-        goal = target if target is not None else labels
-        goal_prob = probs.gather(1, as_class_sets(goal)).amax(dim=1)
+        fooled = criterion.reached(probs.argmax(dim=1))
+        goal_prob = probs.gather(1, criterion.goal_sets()).amax(dim=1)
         frame = None
         if control is not None and control.frame_due(final=iteration == total):
             watched = control.watched_indices(len(x))
@@ -228,15 +238,9 @@ def make_step(iteration: int, total: int, logits: torch.Tensor, loss: torch.Tens
                     fooled.cpu().numpy().copy(), goal_prob.cpu().numpy().copy(), frame)
 
 
-def as_class_sets(classes: torch.Tensor) -> torch.Tensor:
-    """One class per image (N,) as a set of one (N, 1); sets (N, K) unchanged."""
-    return classes[:, None] if classes.dim() == 1 else classes
-
-
-def logit_margin(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """Per image, the best logit of `classes` (one class (N,) or a set (N, K)) minus the best logit outside
-    them: > 0 while that class, or one of the set, wins."""
-    sets = as_class_sets(classes)
+def logit_margin(logits: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
+    """Per image, the best logit of its classes `sets` (N, K) minus the best logit outside them: > 0 while one
+    of them wins."""
     own = logits.gather(1, sets).amax(dim=1)
     return own - logits.scatter(1, sets, float("-inf")).amax(dim=1)
 
@@ -267,14 +271,14 @@ class PerImageLoop:
 
 
 def finish(name: str, params: dict[str, Any], model: LoadedModel, x0: torch.Tensor, x_adv: torch.Tensor,
-           labels: torch.Tensor, target: torch.Tensor | None, probs_before: torch.Tensor,
+           labels: torch.Tensor, criterion: Criterion, probs_before: torch.Tensor,
            steps_used: torch.Tensor, started: float, stopped: bool, history: dict[str, list] | None = None,
-           extras: dict[str, np.ndarray] | None = None) -> AttackResult:
-    """Classify the final iterate once and package the result on the CPU."""
-    probs_after, _ = model.predict(x_adv.detach())
+           extras: dict[str, np.ndarray] | None = None, batch_size: int = BATCH_SIZE) -> AttackResult:
+    """Classify the final iterate once (`batch_size` images per pass) and package the result on the CPU."""
+    probs_after, _ = model.predict(x_adv.detach(), batch_size)
     curves = {k: np.stack(v) if v else np.zeros((0, len(x0)), np.float32) for k, v in (history or {}).items()}
     return AttackResult(name, dict(params), x0.detach().cpu(), x_adv.detach().cpu(), labels.cpu(),
-                        None if target is None else target.cpu(), probs_before.cpu(), probs_after,
+                        criterion.cpu(), probs_before.cpu(), probs_after,
                         steps_used.cpu(), time.perf_counter() - started, stopped, curves, extras or {})
 
 
@@ -292,7 +296,7 @@ def concat_results(parts: Sequence[AttackResult]) -> AttackResult:
                for key in first.history}
     extras = {key: np.concatenate([p.extras[key] for p in parts]) for key in first.extras}
     return AttackResult(first.attack, first.params, cat("original"), cat("adversarial"), cat("labels"),
-                        None if first.target is None else cat("target"), cat("probs_before"), cat("probs_after"),
+                        concat_criteria([p.criterion for p in parts]), cat("probs_before"), cat("probs_after"),
                         cat("steps_used"), sum(p.seconds for p in parts), any(p.stopped for p in parts), history,
                         extras)
 

@@ -1,8 +1,8 @@
 """DeepFool (Moosavi-Dezfooli, Fawzi, Frossard 2016), batched: the smallest step to the nearest linearised
 decision boundary among the top-K candidate classes, repeated until the label changes.
 
-One backward pass per candidate per iteration over the whole batch (the per-sample scalars are summed, so each
-sample gets its own gradient); samples that are already fooled leave the batch."""
+One backward pass per candidate per iteration over the active samples, `batch_size` at a time (the per-sample
+scalars are summed, so each sample gets its own gradient); samples that are already fooled leave the batch."""
 from __future__ import annotations
 
 import time
@@ -10,10 +10,12 @@ import time
 import torch
 
 from ..core.errors import ParameterError
-from .base import (AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin, make_step, prepare_inputs,
-                   register)
+from .base import (BATCH_SIZE, AttackSpec, Param, PerImageLoop, RunControl, finish, logit_margin,
+                   logits_in_batches, make_step, prepare_inputs, register)
+from .criteria import Misclassification
+from .norms import Norm, get_norm
 
-NORMS = ("2", "inf")
+NORMS = ("2", "inf")  # L2 first: the paper's norm and the default
 
 
 def candidate_classes(logits: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:
@@ -35,54 +37,50 @@ def boundary_normals(x: torch.Tensor, logits: torch.Tensor, classes: torch.Tenso
     return d.detach().T, torch.stack(w)
 
 
-def minimal_step(d: torch.Tensor, w: torch.Tensor, norm: str) -> torch.Tensor:
+def minimal_step(d: torch.Tensor, w: torch.Tensor, norm: Norm) -> torch.Tensor:
     """The step onto the closest linearised boundary, per sample. Like the authors' code (and foolbox), 1e-4 is
     added to the distance |d| / ||w||, not to |d|: the crossing margin then does not grow when gradients are
     small, as they are in untrained networks."""
-    flat = w.flatten(2)
-    dual = flat.norm(dim=2) if norm == "2" else flat.abs().sum(dim=2)  # the dual norm of the attack's norm
+    dual = norm.dual(w.flatten(2))  # the margin a unit step of the attack's norm moves
     distance = d.abs() / dual.clamp_min(1e-12)
     best = distance.argmin(dim=0)  # (N,)
     samples = torch.arange(len(best), device=best.device)
     w_best, d_best, dual_best = w[best, samples], d[best, samples].abs(), dual[best, samples].clamp_min(1e-12)
-    shape = (-1,) + (1,) * (w_best.dim() - 1)
-    step_length = d_best / dual_best + 1e-4
-    if norm == "2":
-        return (step_length / dual_best).view(shape) * w_best
-    return step_length.view(shape) * w_best.sign()
+    return norm.along(w_best, d_best / dual_best + 1e-4)
 
 
 def deepfool(model, images, labels=None, *, target=None, control: RunControl | None = None, norm="2",
-             overshoot=0.02, max_iter=50, candidates=10):
-    """Untargeted DeepFool in L2 or Linf; every image stops as soon as its label changes."""
+             overshoot=0.02, max_iter=50, candidates=10, batch_size=BATCH_SIZE):
+    """Untargeted DeepFool in L2 or Linf; every image stops as soon as its label changes. At most `batch_size`
+    images go through the model at once (the results do not depend on it)."""
     if target is not None:
         raise ParameterError("DeepFool is untargeted; use PGD for a target class")
-    if norm not in NORMS:
-        raise ParameterError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
+    ball = get_norm(norm)
     params = {"norm": norm, "overshoot": overshoot, "max_iter": max_iter, "candidates": candidates}
     started = time.perf_counter()
-    x0, labels, _, probs0 = prepare_inputs(model, images, labels, None)
-    with torch.no_grad():
-        logits_now = model(x0).float()
+    x0, labels, _, probs0 = prepare_inputs(model, images, labels, None, batch_size)
+    criterion = Misclassification(labels)
+    logits_now = logits_in_batches(model, x0, batch_size)
     classes = candidate_classes(logits_now, labels, max(2, candidates))
     r_tot = torch.zeros_like(x0)
     steps_used = torch.zeros(len(x0), dtype=torch.long, device=x0.device)
-    loop = PerImageLoop(max_iter, logits_now.argmax(dim=1).eq(labels), control)
+    loop = PerImageLoop(max_iter, ~criterion.reached(logits_now.argmax(dim=1)), control)
     x = x0
     with torch.enable_grad():
         for iteration, index in loop:
-            x_active = x[index].requires_grad_(True)
-            d, w = boundary_normals(x_active, model(x_active).float(), classes[index])
-            r_tot[index] += minimal_step(d, w, norm)
+            for part in index.split(batch_size):
+                x_part = x[part].requires_grad_(True)
+                d, w = boundary_normals(x_part, model(x_part).float(), classes[part])
+                r_tot[part] += minimal_step(d, w, ball)
             steps_used[index] += 1
             x = (x0 + (1 + overshoot) * r_tot).clamp(0, 1)
-            with torch.no_grad():  # the new iterate's labels: the samples that crossed leave the batch
-                logits_now[index] = model(x[index]).float()
-            loop.active[index] = logits_now[index].argmax(dim=1).eq(labels[index])
-            yield loop.record(make_step(iteration, max_iter, logits_now, logit_margin(logits_now, labels), labels,
-                                        None, x, control))
-    return finish("deepfool", params, model, x0, x, labels, None, probs0, steps_used, started, loop.stopped,
-                  loop.history)
+            # the new iterate's labels: the samples that crossed leave the batch
+            logits_now[index] = logits_in_batches(model, x[index], batch_size)
+            loop.active[index] = ~criterion[index].reached(logits_now[index].argmax(dim=1))
+            yield loop.record(make_step(iteration, max_iter, logits_now,
+                                        logit_margin(logits_now, criterion.goal_sets()), criterion, x, control))
+    return finish("deepfool", params, model, x0, x, labels, criterion, probs0, steps_used, started, loop.stopped,
+                  loop.history, batch_size=batch_size)
 
 
 register(AttackSpec(

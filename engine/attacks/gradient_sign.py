@@ -12,42 +12,10 @@ import torch.nn.functional as F
 from ..core.errors import ParameterError
 from ..models import LoadedModel
 from .base import (GREY_LEVEL, AttackSpec, Param, RunControl, finish, make_step, prepare_inputs, register)
+from .criteria import criterion_for
+from .norms import NORM_NAMES, Norm, get_norm, project  # noqa: F401  (project: re-exported for its callers)
 
-NORMS = ("inf", "2")
-
-
-# --- parts -----------------------------------------------------------------------------------------------------
-
-def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
-    """The steepest-ascent unit step for the norm: the sign for Linf, the normalised gradient for L2."""
-    if norm == "inf":
-        return grad.sign()
-    length = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-    return grad / length.view(-1, *[1] * (grad.dim() - 1))
-
-
-def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
-    """Onto the eps-ball of the norm; points already inside are left alone."""
-    if norm == "inf":
-        return delta.clamp(-eps, eps)
-    length = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
-    factor = (eps / length).clamp(max=1.0)
-    return delta * factor.view(-1, *[1] * (delta.dim() - 1))
-
-
-def random_start(x0: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None = None
-                 ) -> torch.Tensor:
-    """A uniform draw from the eps-ball around x0, clipped to the image range."""
-    if norm == "inf":
-        noise = torch.rand(x0.shape, generator=generator, device="cpu").to(x0.device) * 2 - 1
-        delta = noise * eps
-    else:
-        direction = torch.randn(x0.shape, generator=generator, device="cpu").to(x0.device)
-        direction = ascent_direction(direction, "2")
-        dims = x0[0].numel()
-        radius = torch.rand(len(x0), generator=generator, device="cpu").to(x0.device) ** (1 / dims) * eps
-        delta = direction * radius.view(-1, 1, 1, 1)
-    return (x0 + delta).clamp(0, 1)
+NORMS = NORM_NAMES  # re-exported: the playground offers the same norms
 
 
 def kurakin_steps(eps: float) -> int:
@@ -62,15 +30,16 @@ def gradient_sign_loop(name: str, params: dict, model: LoadedModel, images: torc
                        start_random: bool, least_likely: bool = False, seed: int | None = 0):
     """Iterate `x <- clip01(x0 + P(x + step * dir(grad loss) - x0))`. The loss is the cross-entropy of the
     attacked label (ascended), of the target or of the least-likely class (descended)."""
-    _check_budget(eps, step, steps, norm)
+    ball = _checked_ball(eps, step, steps, norm)
     started = time.perf_counter()
     x0, labels, target, probs0 = prepare_inputs(model, images, labels, target)
     if least_likely and target is not None:
         raise ParameterError("the least-likely attack chooses its own target; use PGD or BIM for a target class")
+    criterion = criterion_for(labels, target)  # least likely: fooled once the label is left, whatever it reaches
     goal = target if target is not None else probs0.argmin(dim=1) if least_likely else labels
     descend = target is not None or least_likely
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    x = random_start(x0, eps, norm, generator) if start_random else x0.clone()
+    x = ball.random_start(x0, eps, generator) if start_random else x0.clone()
     history = {"loss": [], "goal_prob": []}
     stopped, done = False, 0
     with torch.enable_grad():  # grad mode is thread-local: set it here, not in the caller's thread
@@ -83,26 +52,25 @@ def gradient_sign_loop(name: str, params: dict, model: LoadedModel, images: torc
             losses = F.cross_entropy(logits.float(), goal, reduction="none")
             (grad,) = torch.autograd.grad(losses.sum(), x)
             evaluated = x.detach()
-            direction = ascent_direction(-grad if descend else grad, norm)
-            x = (x0 + project(evaluated + step * direction - x0, eps, norm)).clamp(0, 1)
-            record = make_step(iteration, steps, logits, losses, labels, target, evaluated, control)
+            x = ball.project_around(evaluated + step * ball.direction(-grad if descend else grad), x0, eps)
+            record = make_step(iteration, steps, logits, losses, criterion, evaluated, control)
             history["loss"].append(record.loss)
             history["goal_prob"].append(record.goal_prob)
             done = iteration
             yield record
     extras = {"least_likely": goal.cpu().numpy()} if least_likely else {}
     steps_used = torch.full((len(x0),), done, dtype=torch.long)
-    return finish(name, params, model, x0, x, labels, target, probs0, steps_used, started, stopped, history,
+    return finish(name, params, model, x0, x, labels, criterion, probs0, steps_used, started, stopped, history,
                   extras)
 
 
-def _check_budget(eps: float, step: float, steps: int, norm: str) -> None:
-    if norm not in NORMS:
-        raise ParameterError(f"norm must be one of {', '.join(NORMS)}, not {norm!r}")
-    if norm == "inf" and eps > 1:
-        raise ParameterError(f"an Linf eps of {eps:g} exceeds the whole pixel range [0, 1]")
+def _checked_ball(eps: float, step: float, steps: int, norm: str) -> Norm:
+    """The norm named `norm`, once the budget is known to be usable with it."""
+    ball = get_norm(norm)
+    ball.check_radius(eps)
     if eps < 0 or step <= 0 or steps < 1:
         raise ParameterError("eps must be >= 0, step > 0 and steps >= 1")
+    return ball
 
 
 # --- the attacks -----------------------------------------------------------------------------------------------

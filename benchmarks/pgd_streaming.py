@@ -1,9 +1,10 @@
 """Time per PGD step while the GUI streams frames, as a ratio to a bare forward+backward loop on the same network
 and batch (torchvision resnet18, random weights, batch 8 of the sample photographs at 224x224).
 
-The bare loop runs twice per round: in a worker thread, as the GUI's computations do, which gives the cost of
-streaming itself (the target), and in the main thread, which also shows what running off the GUI thread costs
-(torch measured 10-20% slower in any non-main thread on this 2-core machine, GUI or not).
+The bare loop runs three times per round: in a QThread, the kind of thread the job bridge (gui/jobs.py) runs
+the GUI's computations in, so that the ratio isolates the cost of streaming itself (the target); in a Python
+thread, as the bridge ran them before; and in the main thread, which also shows what running off the GUI
+thread costs (torch measured 10-20% slower in any non-main thread on this 2-core machine, GUI or not).
 
 Both are measured in this one run, alternating, so that the machine's load affects them alike; the figure is the
 ratio of the medians. Run with `make bench` (offscreen). A step's time is the interval between consecutive steps
@@ -48,6 +49,23 @@ def bare_step_times_in_thread(model, images: torch.Tensor, labels: torch.Tensor,
     return times
 
 
+def bare_step_times_in_qthread(model, images: torch.Tensor, labels: torch.Tensor, steps: int) -> list[float]:
+    """The bare loop in a QThread whose run() touches Python objects only, as the bridge's jobs do."""
+    from PySide6.QtCore import QThread
+
+    times: list[float] = []
+
+    class Bare(QThread):
+        def run(self):
+            times.extend(bare_step_times(model, images, labels, steps))
+
+    worker = Bare()
+    worker.start()
+    while not worker.isFinished():
+        time.sleep(0.01)  # releases the GIL, as the GUI thread's event loop does between events
+    return times
+
+
 def gui_step_times(window, steps: int) -> tuple[list[float], int]:
     """Run PGD from the window's own controls and time the steps as the GUI receives them."""
     from gui.app import wait_for
@@ -76,7 +94,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from gui.app import SCREENSHOT_SIZE, application, wait_until_idle
-    from gui.main_window import MainWindow
+    from gui.shell import MainWindow
 
     application()
     window = MainWindow()
@@ -90,19 +108,23 @@ def main() -> int:
     print(f"resnet18 (random weights), batch {len(images)} x {tuple(images.shape[1:])}, {args.steps} steps, "
           f"{args.rounds} rounds, torch threads {torch.get_num_threads()}")
 
-    bare, bare_thread, gui, frames = [], [], [], 0
+    bare, bare_thread, bare_qthread, gui, frames = [], [], [], [], 0
     for round_ in range(args.rounds):
         bare += bare_step_times(model, images, labels, args.steps)
         bare_thread += bare_step_times_in_thread(model, images, labels, args.steps)
+        bare_qthread += bare_step_times_in_qthread(model, images, labels, args.steps)
         times, shown = gui_step_times(window, args.steps)
         gui += times
         frames += shown
         print(f"  round {round_ + 1}: bare {statistics.median(bare):.3f} s/step (main thread), "
-              f"{statistics.median(bare_thread):.3f} (worker thread), GUI {statistics.median(gui):.3f} s/step")
+              f"{statistics.median(bare_thread):.3f} (Python thread), {statistics.median(bare_qthread):.3f} "
+              f"(QThread), GUI {statistics.median(gui):.3f} s/step")
     window.close()
-    gui_median, thread_median, main_median = map(statistics.median, (gui, bare_thread, bare))
+    gui_median, qthread_median, thread_median, main_median = map(statistics.median,
+                                                                 (gui, bare_qthread, bare_thread, bare))
     print(f"PGD step with the GUI streaming ({frames} frames shown): {gui_median:.3f} s; bare forward+backward in a "
-          f"worker thread: {thread_median:.3f} s, ratio {gui_median / thread_median:.3f} (target <= 1.05); "
+          f"QThread: {qthread_median:.3f} s, ratio {gui_median / qthread_median:.3f} (target <= 1.05); "
+          f"in a Python thread: {thread_median:.3f} s, ratio {gui_median / thread_median:.3f}; "
           f"in the main thread: {main_median:.3f} s, ratio {gui_median / main_median:.3f}")
     return 0
 

@@ -35,7 +35,7 @@ def main() -> int:
     from engine.playground import (RESOLUTION, MlpConfig, build_model, parse_hidden, preset, probability_grid,
                                    sample_points)
     from engine.playground.mlp import as_images
-    from gui.main_window import configure_pyqtgraph
+    from gui.shell import configure_pyqtgraph
     from gui.workspaces.playground.plane import PlaneView
 
     app = QApplication.instance() or QApplication([])

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from engine.attacks import get_attack
 from engine.core.errors import AdvLensError
 
-from .main_window import MainWindow
+from .shell import MainWindow
 
 SCREENSHOT_SIZE = (1500, 900)
 
@@ -81,15 +81,16 @@ def render_screenshot(path: str | Path, attack: str = "pgd", model: str | None =
             window.session.load_model(model, "cpu")
         wait_until_idle(window, timeout_s)
         window.session.select(min(image_index, window.session.image_count - 1))
-        window.attack_panel.choose_attack(attack)
-        window.attack_panel.all_radio.setChecked(run_on_all)
-        window.attack_panel.selected_radio.setChecked(not run_on_all)
-        window.start_run()
-        if not window.run_model.busy:
+        attacking = window.attack
+        attacking.attack_panel.choose_attack(attack)
+        attacking.attack_panel.all_radio.setChecked(run_on_all)
+        attacking.attack_panel.selected_radio.setChecked(not run_on_all)
+        attacking.start_run()
+        if not attacking.run_model.busy:
             raise AdvLensError(f"the attack did not start: {window.last_message}")
-        while window.run_model.busy:
-            wait_for(window.run_model.busy_changed, timeout_s, "the attack to finish")
-        if window.run_model.result is None:
+        while attacking.run_model.busy:
+            wait_for(attacking.run_model.busy_changed, timeout_s, "the attack to finish")
+        if attacking.run_model.result is None:
             raise AdvLensError(f"the attack failed: {window.last_message}")
         if workspace is not None:
             page = window.show_workspace(workspace)

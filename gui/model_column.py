@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.attacks import AttackResult
 from engine.data import ARRAY_SUFFIXES, IMAGE_SUFFIXES, ImageBatch
 from engine.models import BUILTIN_MODELS, MODEL_FILE_SUFFIXES, RANDOM_WEIGHTS_SUFFIX, LoadedModel, model_choices
 
+from .session import Verdict
 from .widgets.imaging import thumbnail
 from .widgets.style import FOOLED_COLOUR, HELD_COLOUR, hint_label
 
@@ -174,20 +174,18 @@ class ImagesPanel(QGroupBox):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
                 self.list.addItem(item)
 
-    def show_outcomes(self, indices, result: AttackResult, class_names) -> None:
+    def show_outcomes(self, verdicts: dict[int, Verdict], class_names) -> None:
         """Append the attacked prediction to each attacked thumbnail: red when fooled."""
-        for run_index, loaded_index in enumerate(indices):
+        for loaded_index, verdict in verdicts.items():
             item = self.list.item(loaded_index)
             if item is None:
                 continue
             before = item.text().split("\n")[0]
-            after = int(result.pred_after[run_index])
-            fooled = bool(result.fooled[run_index])
-            item.setText(f"{before}\n{self._caption('→ ' + class_names[after])}")
-            item.setForeground(FOOLED_COLOUR if fooled else HELD_COLOUR)
-            confidence = 100 * float(result.probs_after[run_index, after])
-            outcome = "fooled" if fooled else "not fooled"
-            item.setToolTip(f"{item.data(NATURAL_TOOLTIP)}\nattacked: {class_names[after]} ({confidence:.1f}%), "
+            after = class_names[verdict.predicted]
+            item.setText(f"{before}\n{self._caption('→ ' + after)}")
+            item.setForeground(FOOLED_COLOUR if verdict.fooled else HELD_COLOUR)
+            outcome = "fooled" if verdict.fooled else "not fooled"
+            item.setToolTip(f"{item.data(NATURAL_TOOLTIP)}\nattacked: {after} ({100 * verdict.confidence:.1f}%), "
                             f"{outcome}")
 
     def _caption(self, name: str, suffix: str = "") -> str:

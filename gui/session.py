@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 
+import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
 from engine.data import ImageBatch, heldout_digits, load_images, sample_images
 from engine.models import DownloadProgress, LoadedModel, load_model_steps
 
-from .worker import Job, steps_of
+from .jobs import JobSlot, steps_of
 
 SAMPLES = "samples"  # the source standing for the built-in samples (digits or photographs, by model domain)
 HELDOUT, FOLDER, LOADED = "heldout", "folder", "loaded"  # the kinds of dataset a statistics run can cover
@@ -47,6 +48,18 @@ class DatasetSource:
         raise ValueError(f"{self.kind} images are not read from anywhere")
 
 
+AttackedProvider = Callable[[int], "tuple[np.ndarray, np.ndarray | None] | None"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an attack made of one loaded image: the class predicted after it, with what confidence, fooled."""
+
+    predicted: int
+    confidence: float
+    fooled: bool
+
+
 @dataclass
 class LoadedImages:
     batch: ImageBatch
@@ -76,6 +89,7 @@ class Session(QObject):
     status = Signal(str)
     warned = Signal(str)  # the job succeeded, but something was left out
     failed = Signal(str)
+    attacked_changed = Signal()  # the Attack workspace's published images changed (a run started, ended, cleared)
 
     def __init__(self, sample_count: int = 16, parent: QObject | None = None):
         super().__init__(parent)
@@ -85,14 +99,18 @@ class Session(QObject):
         self.probs: torch.Tensor | None = None
         self.sources: list[str | DatasetSource] = []  # read again, converted, when the model changes
         self.selected = -1
-        self._job: Job | None = None
+        self.jobs = JobSlot(self)  # loading: one job at a time
+        self.jobs.failed.connect(self._on_failed)
+        self.jobs.busy_changed.connect(self.busy_changed)
         self._then = None  # what to start when the current job is done
+        self._attacked: AttackedProvider | None = None
+        self._verdicts: dict[int, Verdict] = {}
 
     # --- queries ---------------------------------------------------------------------------------------------
 
     @property
     def busy(self) -> bool:
-        return self._job is not None
+        return self.jobs.busy
 
     @property
     def image_count(self) -> int:
@@ -100,6 +118,24 @@ class Session(QObject):
 
     def class_name(self, index: int) -> str:
         return self.model.class_names[index] if self.model else str(index)
+
+    # --- the attacked images, published by the Attack workspace for the others (which never import it) ------
+
+    def attacked(self, index: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(image CHW, probabilities or None) of the attacked version of loaded image `index`: the last result,
+        or the latest frame of a run still going; None when that image was not attacked."""
+        return None if self._attacked is None else self._attacked(index)
+
+    @property
+    def verdicts(self) -> dict[int, Verdict]:
+        """The finished run's verdict per attacked loaded image (empty while a run goes or when none ran)."""
+        return self._verdicts
+
+    def publish_attacked(self, provider: AttackedProvider | None,
+                         verdicts: dict[int, Verdict] | None = None) -> None:
+        """The Attack workspace's answer to `attacked` and its verdicts, set again whenever they change."""
+        self._attacked, self._verdicts = provider, dict(verdicts or {})
+        self.attacked_changed.emit()
 
     # --- commands --------------------------------------------------------------------------------------------
 
@@ -136,12 +172,11 @@ class Session(QObject):
     def cancel(self) -> None:
         """Abandon a running load at its next step (a download chunk); used when the window closes."""
         self._then = None
-        if self._job is not None:
-            self._job.cancel()
+        self.jobs.cancel()
 
     def wait(self) -> None:
-        if self._job is not None:
-            self._job.wait()
+        if self.jobs.job is not None:
+            self.jobs.job.wait()
 
     # --- jobs ------------------------------------------------------------------------------------------------
 
@@ -154,19 +189,14 @@ class Session(QObject):
         return self._start(job, lambda loaded: self._images_loaded(loaded, sources, replace))
 
     def _start(self, steps, on_success) -> bool:
-        if self._job is not None:
+        if self.jobs.busy:  # refused here, so that the chained load (`_then`) is kept
             self.failed.emit("Still busy with the previous load; try again when it is done.")
             steps.close()
             return False
-        self._job = Job(steps, self)
-        self._job.stepped.connect(self._on_step)
-        self._job.succeeded.connect(on_success)
-        self._job.failed.connect(self._on_failed)
-        self._job.done.connect(self._on_done)
-        self.busy_changed.emit(True)
+        started = self.jobs.run(steps, on_step=self._on_step, on_result=on_success, on_done=self._on_done,
+                                what="the previous load")
         self.progress.emit(0, 0)
-        self._job.start()
-        return True
+        return started
 
     @Slot(object)
     def _on_step(self, step) -> None:
@@ -212,9 +242,6 @@ class Session(QObject):
 
     @Slot()
     def _on_done(self) -> None:
-        self._job = None
         then, self._then = self._then, None
         if then is not None:
-            then()
-        if self._job is None:
-            self.busy_changed.emit(False)
+            then()  # the slot stays busy (no busy_changed) when this starts the next load

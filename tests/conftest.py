@@ -37,7 +37,7 @@ GUI_LOAD_TIMEOUT_MS = 60_000
 @pytest.fixture
 def window(qtbot):
     """The main window with the built-in model and a few sample digits loaded (Qt imported only by GUI tests)."""
-    from gui.main_window import MainWindow
+    from gui.shell import MainWindow
 
     window = MainWindow(sample_count=GUI_SAMPLE_COUNT)
     qtbot.addWidget(window)

@@ -18,12 +18,14 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
 from engine.attacks import ATTACKS
+from engine.attacks.base import PER_IMAGE, UNIVERSAL
 from gui.widgets.param_form import FloatEditor, IntEditor
-from gui.worker import Job, running_jobs
+from gui.jobs import Job, running_jobs
 
 from conftest import GUI_SAMPLE_COUNT as SAMPLE_COUNT
 LOAD_TIMEOUT_MS = 60_000
 RUN_TIMEOUT_MS = 30_000
+PER_IMAGE_ATTACKS = [name for name, spec in ATTACKS.items() if spec.family == PER_IMAGE]
 
 
 def set_pgd(window, eps=0.3, steps=40, run_on_all=False):
@@ -52,7 +54,7 @@ def test_window_opens_with_the_builtin_model_and_digits(window):
     assert window.session.model.name == "mnist-cnn"
     assert window.images_panel.list.count() == SAMPLE_COUNT
     assert window.session.selected == 0
-    assert window.triptych.natural.item.image.shape == (28, 28)
+    assert window.attack.triptych.natural.item.image.shape == (28, 28)
     assert window.attack_panel.run_button.isEnabled()
 
 
@@ -62,7 +64,7 @@ def test_pgd_run_fools_the_model_and_shows_the_adversarial_image(qtbot, window):
 
     result = run_and_wait(qtbot, window)
 
-    triptych = window.triptych
+    triptych = window.attack.triptych
     assert window.run_model.request.indices == (1,)
     assert triptych.natural_class == int(window.session.probs[1].argmax())
     assert triptych.adversarial_class is not None and triptych.adversarial_class != triptych.natural_class
@@ -74,18 +76,56 @@ def test_pgd_run_fools_the_model_and_shows_the_adversarial_image(qtbot, window):
     low, high = np.ravel(triptych.perturbation.item.levels)[:2]
     assert low == pytest.approx(-high) and high == pytest.approx(np.abs(delta).max(), rel=1e-5)
     assert "/255" in triptych.perturbation.title
+    # published for the other workspaces through the session
+    attacked, probs = window.session.attacked(1)
+    np.testing.assert_array_equal(attacked, result.adversarial[0].numpy())
+    np.testing.assert_array_equal(probs, result.probs_after[0].numpy())
+    assert window.session.attacked(0) is None
+    verdict = window.session.verdicts[1]
+    assert verdict.predicted == triptych.adversarial_class and verdict.fooled
+    assert window.session.class_name(verdict.predicted) in window.images_panel.list.item(1).text()
 
 
-def test_stop_ends_a_long_run_within_a_second(qtbot, window):
+def record_steps(control) -> list[bool]:
+    """Every step the engine makes calls `frame_due` once: the returned list gets, per step made from now on,
+    whether the stop had been asked for by then."""
+    stopped_at_step, frame_due = [], control.frame_due
+
+    def recording(final: bool = False) -> bool:
+        stopped_at_step.append(control.stop_requested)
+        return frame_due(final)
+
+    control.frame_due = recording
+    return stopped_at_step
+
+
+def test_stop_ends_a_long_run_within_one_step(qtbot, window):
     start_long_run(qtbot, window)
+    steps = record_steps(window.run_model.control)
+    qtbot.waitUntil(lambda: len(steps) > 0, timeout=RUN_TIMEOUT_MS)
     started = time.perf_counter()
     with qtbot.waitSignal(window.run_model.finished, timeout=1000) as finished:
         qtbot.mouseClick(window.attack_panel.stop_button, Qt.MouseButton.LeftButton)
     assert time.perf_counter() - started < 1.0
+    assert sum(steps) <= 1  # the step under way when Stop was clicked, no further one
     result = finished.args[0]
     assert result.stopped and len(result.adversarial) == SAMPLE_COUNT
-    assert "stopped early" in window.batch_table.summary.text()
+    assert "stopped early" in window.attack.batch_table.summary.text()
     assert window.attack_panel.run_button.isEnabled() and not window.attack_panel.stop_button.isEnabled()
+    assert not window.attack.busy and window.progress.format().startswith("stopped at iteration")
+
+
+def test_the_attack_chooser_lists_per_image_attacks_only(window):
+    window.show_workspace("Universal")  # its engine registers the universal attacks
+    universal = {name for name, spec in ATTACKS.items() if spec.family == UNIVERSAL}
+    assert universal
+    window.show_workspace("Attack")
+    combo = window.attack_panel.attack_combo
+    listed = [combo.itemData(i) for i in range(combo.count())]
+    assert listed == [name for name, spec in ATTACKS.items() if spec.family == PER_IMAGE]
+    assert not universal & set(listed)
+    with pytest.raises(Exception, match="not a per-image attack"):
+        window.attack_panel.choose_attack(sorted(universal)[0])
 
 
 def test_closing_the_window_mid_run_leaves_no_thread_running(qtbot, window):
@@ -93,9 +133,10 @@ def test_closing_the_window_mid_run_leaves_no_thread_running(qtbot, window):
     window.close()
     assert running_jobs() == 0
     assert inspect.getgeneratorstate(window.run_model.generator) == inspect.GEN_CLOSED
+    qtbot.waitUntil(lambda: not window.attack.busy, timeout=1000)  # its slot hears that the job is done
 
 
-@pytest.mark.parametrize("name", list(ATTACKS))
+@pytest.mark.parametrize("name", PER_IMAGE_ATTACKS)
 def test_the_parameter_form_matches_the_declared_params(window, name):
     panel = window.attack_panel
     panel.choose_attack(name)
@@ -190,7 +231,7 @@ def test_bars_and_batch_table_after_a_run_on_all_images(qtbot, window):
     set_pgd(window, eps=0.1, steps=10, run_on_all=True)  # a small budget: some digits may hold
     result = run_and_wait(qtbot, window)
 
-    natural, adversarial = window.bars.values()
+    natural, adversarial = window.attack.bars.values()
     for heights in (natural, adversarial):
         assert heights.shape == (5,) and np.all((heights >= 0) & (heights <= 1))
     selected = window.session.selected
@@ -198,15 +239,15 @@ def test_bars_and_batch_table_after_a_run_on_all_images(qtbot, window):
     assert adversarial.sum() > 0
 
     fooled = result.fooled
-    assert f"fooled {int(fooled.sum())}/{len(fooled)}" in window.batch_table.summary.text()
-    table = window.batch_table.table
+    assert f"fooled {int(fooled.sum())}/{len(fooled)}" in window.attack.batch_table.summary.text()
+    table = window.attack.batch_table.table
     assert table.rowCount() == SAMPLE_COUNT
     assert [table.item(row, 3).text() == "yes" for row in range(table.rowCount())] == fooled.tolist()
 
     # a click on a row shows that image in the views
     table.setCurrentCell(2, 0)
     assert window.session.selected == 2
-    np.testing.assert_allclose(window.triptych.adversarial.item.image, result.adversarial[2, 0].numpy(),
+    np.testing.assert_allclose(window.attack.triptych.adversarial.item.image, result.adversarial[2, 0].numpy(),
                                atol=1e-6)
 
 
@@ -264,8 +305,8 @@ def test_export_writes_files_and_reports(qtbot, window, tmp_path):
     set_pgd(window, eps=0.3, steps=20)
     run_and_wait(qtbot, window)
     assert window.attack_panel.export_button.isEnabled()
-    window.export_to(tmp_path / "out")
-    qtbot.waitUntil(lambda: window._export_job is None, timeout=RUN_TIMEOUT_MS)
+    window.attack.export_to(tmp_path / "out")
+    qtbot.waitUntil(lambda: not window.attack.exporting, timeout=RUN_TIMEOUT_MS)
     assert (tmp_path / "out" / "metrics.csv").exists()
     assert window.last_message.startswith("Exported")
 
@@ -279,3 +320,35 @@ def test_a_file_that_is_not_a_model_shows_a_message_and_keeps_the_model(qtbot, w
     assert "weights.pt" in failed.args[0] and "Traceback" not in failed.args[0]
     qtbot.waitUntil(lambda: not window.session.busy, timeout=LOAD_TIMEOUT_MS)
     assert window.session.model is model and window.session.batch is not None
+
+
+def test_the_status_bar_follows_the_current_workspace(qtbot, window):
+    start_long_run(qtbot, window)
+    window.show_workspace("Playground")
+    frozen = window.progress.value()
+    qtbot.waitUntil(lambda: window.attack.report.value > frozen, timeout=RUN_TIMEOUT_MS)  # going on, unseen
+    assert window.progress.value() == frozen
+    assert not window.model_panel.load_button.isEnabled()  # the run still uses the loaded model and images
+    window.show_workspace("Attack")
+    assert window.progress.value() == window.attack.report.value
+    assert window.progress.format() == "iteration %v / %m"
+    with qtbot.waitSignal(window.run_model.finished, timeout=RUN_TIMEOUT_MS):
+        window.attack.stop()
+    assert window.status_label.text().startswith("PGD") and "stopped early" in window.status_label.text()
+    assert window.model_panel.load_button.isEnabled()
+
+
+def test_a_workspace_without_its_own_progress_shows_a_busy_bar_then_gives_it_back(qtbot, window):
+    set_pgd(window, steps=5)
+    run_and_wait(qtbot, window)
+    assert window.progress.format() == "done: 5 iterations"
+    workspace = window.show_workspace("Visualize")
+    lines = []
+    workspace.status.connect(lines.append)
+    job = workspace.showcase()
+    assert workspace.busy and window.progress.maximum() == 0  # a busy indicator while it works
+    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+        pass
+    qtbot.waitUntil(lambda: not workspace.busy, timeout=RUN_TIMEOUT_MS)
+    assert window.progress.format() == "done: 5 iterations" and window.progress.value() == 1
+    assert lines and window.status_label.text() == lines[-1]  # the current workspace's line

@@ -4,6 +4,7 @@ input, and closing the window mid-training."""
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as main.py: spinning OpenMP threads on a busy machine
 
 import csv
 import inspect
@@ -15,8 +16,10 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
+import engine.playground
 from engine.playground import kind_title
-from gui.worker import running_jobs
+from gui.jobs import running_jobs
+from gui.workspaces.playground import runs
 
 JOB_TIMEOUT_MS = 30_000
 CATS = [(0.22, 0.3), (0.3, 0.42), (0.33, 0.25), (0.2, 0.4)]  # inside the "two blobs" cat disc
@@ -24,10 +27,21 @@ DOGS = [(0.75, 0.7), (0.66, 0.6), (0.7, 0.77), (0.8, 0.6)]
 ATTACKED = 1  # the cat nearest the dogs
 
 
-def playground(window):
-    workspace = window.show_workspace("Playground")
+@pytest.fixture
+def workspace(qtbot):
+    """The workspace alone, on a session of its own, the size the shell gives it."""
+    from gui.session import Session
+    from gui.workspaces.playground import PlaygroundWorkspace
+
+    session = Session()
+    workspace = PlaygroundWorkspace(session)
+    qtbot.addWidget(workspace)
+    workspace.resize(1230, 850)
+    workspace.show()
     workspace.tabs.setCurrentIndex(0)
-    return workspace
+    yield workspace
+    workspace.shutdown()
+    assert running_jobs() == 0
 
 
 def plane_pixel(plane, x: float, y: float) -> QPoint:
@@ -72,7 +86,7 @@ def place_points(qtbot, workspace):
 
 
 def train(qtbot, workspace, steps=300):
-    workspace.controls.steps.setValue(steps)
+    workspace.controls.set_values(steps=steps)
     qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, workspace)
 
@@ -82,8 +96,7 @@ def wait_first_frame(qtbot, workspace):
     qtbot.waitUntil(lambda: workspace.controls.train_status.text().startswith("step "), timeout=JOB_TIMEOUT_MS)
 
 
-def test_place_points_train_and_attack_one_shows_the_arrow_eps_ball_and_kind(qtbot, window):
-    workspace = playground(window)
+def test_place_points_train_and_attack_one_shows_the_arrow_eps_ball_and_kind(qtbot, workspace):
     place_points(qtbot, workspace)
     points = workspace.points
     np.testing.assert_allclose(points.xy, CATS + DOGS, atol=0.01)
@@ -96,7 +109,7 @@ def test_place_points_train_and_attack_one_shows_the_arrow_eps_ball_and_kind(qtb
 
     click(qtbot, workspace.plane, *CATS[ATTACKED])  # a click on a point selects it
     assert workspace.selected == ATTACKED
-    workspace.controls.eps.setValue(0.3)
+    workspace.controls.set_values(eps=0.3)
     qtbot.mouseClick(workspace.controls.attack_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, workspace)
 
@@ -112,18 +125,17 @@ def test_place_points_train_and_attack_one_shows_the_arrow_eps_ball_and_kind(qtb
     assert expected in workspace.controls.attack_status.text()
 
 
-def test_attack_all_defend_and_export(qtbot, window, tmp_path):
-    workspace = playground(window)
+def test_attack_all_defend_and_export(qtbot, workspace, tmp_path):
     place_points(qtbot, workspace)
     train(qtbot, workspace, steps=200)
-    workspace.controls.eps.setValue(0.25)
+    workspace.controls.set_values(eps=0.25)
     qtbot.mouseClick(workspace.controls.attack_all_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, workspace)
     counts = workspace.attack.counts()
     assert counts.attacked == 8 and counts.successful > 0
     assert len(workspace.plane.kind_marks.data) == counts.successful  # one digit per adversarial image
 
-    workspace.controls.rounds.setValue(2)
+    workspace.controls.set_values(rounds=2)
     qtbot.mouseClick(workspace.controls.defend_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, workspace)
     defense = workspace.defense
@@ -132,8 +144,10 @@ def test_attack_all_defend_and_export(qtbot, window, tmp_path):
     assert len(workspace.plane.added.data) == len(defense.added) > 0
     assert "before" in workspace.controls.defense_status.text()
 
-    files = workspace.export_to(tmp_path)
-    assert [f.name for f in files] == ["plane.png", "points.csv", "counts.csv"]
+    assert workspace.export_to(tmp_path)  # written in a job
+    wait_idle(qtbot, workspace)
+    assert [f.name for f in workspace.exported] == ["plane.png", "points.csv", "counts.csv"], workspace.message
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["counts.csv", "plane.png", "points.csv"]
     with (tmp_path / "counts.csv").open() as handle:
         rows = {row["run"]: row for row in csv.DictReader(handle)}
     assert int(rows["before defense"]["successful"]) == defense.counts_before.successful
@@ -141,8 +155,62 @@ def test_attack_all_defend_and_export(qtbot, window, tmp_path):
     assert (tmp_path / "plane.png").stat().st_size > 10_000
 
 
-def test_right_click_removes_and_drag_moves_a_point(qtbot, window):
-    workspace = playground(window)
+def test_an_unwritable_export_folder_gets_a_message(qtbot, workspace, tmp_path):
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    assert workspace.export_to(blocked / "export")
+    wait_idle(qtbot, workspace)
+    assert workspace.exported == [] and "Exporting to" in workspace.message
+
+
+def test_the_settings_forms_are_built_from_the_declared_parameters(qtbot, workspace):
+    from engine.playground import AttackSettings, DefenseSettings, MlpConfig
+
+    controls = workspace.controls
+    for form, settings in ((controls.model_form, MlpConfig), (controls.attack_form, AttackSettings),
+                           (controls.defense_form, DefenseSettings)):
+        assert set(form.editors) <= set(settings.PARAMS.names)
+        for name, editor in form.editors.items():
+            assert editor.param == settings.PARAMS.param(name)
+    controls.set_values(hidden=(8, 4), activation="tanh", learning_rate=0.05, method="DeepFool", eps=0.2,
+                        augment=True, copies=3)
+    assert controls.mlp_config() == MlpConfig(hidden=(8, 4), activation="tanh", learning_rate=0.05)
+    assert controls.attack_settings() == AttackSettings(method="DeepFool", eps=0.2)
+    assert controls.defense_settings() == DefenseSettings(augment=True, copies=3)
+    qtbot.mouseClick(controls.reseed_button, Qt.MouseButton.LeftButton)  # "New seed" retrains from seed 1
+    wait_idle(qtbot, workspace)
+    assert workspace.training.config.seed == 1
+    controls.set_values(adversarial=False, augment=False)
+    qtbot.mouseClick(controls.defend_button, Qt.MouseButton.LeftButton)
+    assert "choose a defense" in workspace.message and not workspace.busy
+
+
+def test_the_workspace_keeps_the_shells_protocol(qtbot, workspace):
+    from gui.workspaces.protocol import Workspace
+
+    assert isinstance(workspace, Workspace) and workspace.title == "Playground"
+    busy, lines = [], []
+    workspace.busy_changed.connect(busy.append)
+    workspace.status.connect(lines.append)
+    qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, workspace)
+    assert busy[0] is True and busy[-1] is False  # what the shell's status bar follows
+    assert lines[0].startswith("Training") and lines[-1].startswith("Trained")
+
+
+def test_the_linearity_curve_is_computed_off_the_gui_thread_when_first_shown(qtbot, workspace):
+    panel = workspace.linearity
+    workspace.tabs.setCurrentWidget(panel)
+    assert panel.slot.busy and workspace.busy  # a job; the GUI thread only draws it
+    wait_idle(qtbot, workspace)
+    assert panel.flips is not None
+    np.testing.assert_allclose(panel.measured.yData, panel.flips.median_step)  # as given (drawn on log axes)
+    workspace.tabs.setCurrentIndex(0)
+    workspace.tabs.setCurrentWidget(panel)
+    assert not workspace.busy  # computed once
+
+
+def test_right_click_removes_and_drag_moves_a_point(qtbot, workspace):
     place_points(qtbot, workspace)
     click(qtbot, workspace.plane, *DOGS[0], button=Qt.MouseButton.RightButton)
     assert len(workspace.points) == 7
@@ -151,8 +219,7 @@ def test_right_click_removes_and_drag_moves_a_point(qtbot, window):
     np.testing.assert_allclose(workspace.points.xy[1:4], CATS[1:], atol=0.01)  # the others stay
 
 
-def test_painting_draws_the_true_regions(qtbot, window):
-    workspace = playground(window)
+def test_painting_draws_the_true_regions(qtbot, workspace):
     workspace.controls.preset.setCurrentText("two blobs")
     workspace.controls.mouse_mode.setCurrentText("paint the dog region")
     assert workspace.regions.code_at(np.array([[0.15, 0.85], [0.5, 0.85]])).tolist() == [-1, -1]
@@ -162,8 +229,7 @@ def test_painting_draws_the_true_regions(qtbot, window):
     assert len(workspace.points) == 12  # painting adds no points
 
 
-def test_bad_input_gets_a_message_instead_of_a_run(qtbot, window):
-    workspace = playground(window)
+def test_bad_input_gets_a_message_instead_of_a_run(qtbot, workspace):
     qtbot.mouseClick(workspace.controls.clear_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, workspace)
@@ -173,20 +239,71 @@ def test_bad_input_gets_a_message_instead_of_a_run(qtbot, window):
     assert "hidden layers" in workspace.message and not workspace.busy
 
 
-def test_stop_keeps_what_was_learned_and_closing_mid_training_stops_the_thread(qtbot, window):
-    workspace = playground(window)
-    workspace.controls.steps.setValue(100_000)
+def test_closing_the_window_mid_training_stops_the_thread(qtbot, window):
+    workspace = window.show_workspace("Playground")
+    workspace.controls.set_values(steps=100_000)
     qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
     wait_first_frame(qtbot, workspace)
-    qtbot.mouseClick(workspace.controls.stop_button, Qt.MouseButton.LeftButton)
-    wait_idle(qtbot, workspace, timeout=5000)
-    assert 0 < workspace.training.steps_done < 100_000
-
-    qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
-    wait_first_frame(qtbot, workspace)
-    generator = workspace._job.generator
+    generator = workspace.job.generator
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 5
     assert running_jobs() == 0
     assert inspect.getgeneratorstate(generator) == inspect.GEN_CLOSED
+
+def recording(computation, seen):
+    """`computation` (an engine generator function) wrapped so that each run records what it does into `seen`:
+    the true regions' codes when it starts and when it ends, and for every step whether Stop had been asked."""
+    def wrapped(*args, **kwargs):
+        regions = next((arg for arg in args if isinstance(arg, engine.playground.Regions)), None)
+        control = kwargs.get("control", args[-1])
+        seen["codes at start"] = None if regions is None else regions.codes.copy()
+        seen["steps after stop"] = 0
+        steps = computation(*args, **kwargs)
+        try:
+            while True:
+                step = next(steps)
+                seen["steps after stop"] += control.stop_requested
+                yield step
+        except StopIteration as end:
+            seen["codes at end"] = None if regions is None else regions.codes.copy()
+            return end.value
+    return wrapped
+
+
+def test_painting_while_a_defense_trains_leaves_the_regions_it_reads_unchanged(qtbot, workspace, monkeypatch):
+    place_points(qtbot, workspace)
+    train(qtbot, workspace, steps=100)
+    seen = {}
+    monkeypatch.setattr(runs, "defend", recording(engine.playground.defend, seen))
+    workspace.controls.set_values(steps=100_000)  # the defense retrains: long enough to paint during it
+    workspace.controls.set_values(rounds=1)
+    qtbot.mouseClick(workspace.controls.defend_button, Qt.MouseButton.LeftButton)
+    wait_first_frame(qtbot, workspace)
+    workspace.controls.mouse_mode.setCurrentText("paint the dog region")
+    drag(workspace.plane, (0.05, 0.05), (0.95, 0.95))  # across both discs and the meaningless gap
+    assert workspace.regions.code_at(np.array([[0.5, 0.5]])).tolist() == [1]
+    qtbot.mouseClick(workspace.controls.stop_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, workspace)
+    assert workspace.defense is not None, workspace.message
+    np.testing.assert_array_equal(seen["codes at start"], seen["codes at end"])
+    # the result is judged against the truth shown now: the end points on the painted diagonal are dogs
+    after = workspace.defense.after
+    np.testing.assert_array_equal(after.end_regions, workspace.regions.code_at(after.end))
+
+
+def test_stop_ends_a_training_within_one_step(qtbot, workspace, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(runs, "train", recording(engine.playground.train, seen))
+    workspace.controls.set_values(steps=100_000)
+    qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
+    wait_first_frame(qtbot, workspace)
+    qtbot.mouseClick(workspace.controls.stop_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, workspace, timeout=5000)
+    assert seen["steps after stop"] <= 1
+    assert 0 < workspace.training.steps_done < 100_000  # the model reached is kept
+    assert "(stopped)" in workspace.controls.train_status.text()
+
+    qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)  # a Stop leaves it ready
+    wait_first_frame(qtbot, workspace)
+    assert workspace.busy

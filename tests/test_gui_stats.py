@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from engine.data import heldout_digits
-from gui.worker import running_jobs
+from gui.jobs import running_jobs
 
 DATASET_COUNT = 64
 LOAD_TIMEOUT_MS = 60_000
@@ -49,7 +49,7 @@ def test_the_adef_field_is_one_curve_of_segments_that_can_be_hidden(qtbot, windo
     window.attack_panel.choose_attack("adef")
     run_selected(qtbot, window, 1)
 
-    triptych = window.triptych
+    triptych = window.attack.triptych
     curve, check = triptych.field_curve, triptych.field_bar.check
     xs, ys = curve.getData()
     assert curve.opts["connect"] == "pairs"
@@ -78,10 +78,12 @@ def test_the_adef_field_is_one_curve_of_segments_that_can_be_hidden(qtbot, windo
     assert np.all((starts[:, 1] > y_min - 1) & (starts[:, 1] < y_max + 1))
     assert "every pixel" in triptych.field_bar.note.text()
 
-    assert window.save_field_view_to(tmp_path / "field_view")
+    assert window.attack.save_field_view_to(tmp_path / "field_view")  # written by a job
+    qtbot.waitUntil(lambda: not window.attack.exporting, timeout=RUN_TIMEOUT_MS)
+    assert "Saved the field view" in window.status_label.text()
     image = QImage(str(tmp_path / "field_view.png"))
     assert not image.isNull() and image.width() > triptych.adversarial.widget.width()
-    assert not window.save_field_view_to(tmp_path / "missing" / "field_view.png")
+    assert not window.attack.save_field_view_to(tmp_path / "missing" / "field_view.png")
     assert "Could not save the field view" in window.last_message
 
 
@@ -92,9 +94,9 @@ def test_statistics_over_64_heldout_digits_match_the_engine(qtbot, window, mnist
     with qtbot.waitSignal(window.run_model.finished, timeout=RUN_TIMEOUT_MS):
         click(qtbot, panel.dataset_button)
 
-    view = window.stats_view
+    view = window.attack.stats_view
     stats = view.stats
-    assert stats is window.run_model.stats and window.bottom_tabs.currentWidget() is view
+    assert stats is window.run_model.stats and window.attack.bottom_tabs.currentWidget() is view
     # the dataset is the first 64 held-out digits, loaded in place of the samples; the correct ones attacked
     expected = heldout_digits(mnist_model, DATASET_COUNT)
     assert window.session.batch.names == expected.names
@@ -127,8 +129,8 @@ def test_statistics_over_64_heldout_digits_match_the_engine(qtbot, window, mnist
     loaded = table.loaded_index(5)
     k = int(np.flatnonzero(stats.indices == loaded)[0])  # the dataset was loaded as it is: positions = indices
     assert window.session.selected == loaded and table.item(5, 0).text() == stats.names[k]
-    np.testing.assert_allclose(window.triptych.natural.item.image, expected.images[loaded, 0].numpy(), atol=1e-6)
-    np.testing.assert_allclose(window.triptych.adversarial.item.image, stats.result.adversarial[k, 0].numpy(),
+    np.testing.assert_allclose(window.attack.triptych.natural.item.image, expected.images[loaded, 0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(window.attack.triptych.adversarial.item.image, stats.result.adversarial[k, 0].numpy(),
                                atol=1e-6)
 
     # sorted by size, the first row is the smallest perturbation
@@ -136,8 +138,10 @@ def test_statistics_over_64_heldout_digits_match_the_engine(qtbot, window, mnist
     click_row(qtbot, table, 0)
     assert window.session.selected == stats.indices[int(np.argmin(stats.sizes))]
 
-    files = window.export_statistics_to(tmp_path)
-    assert sorted(f.name for f in files) == ["histogram.png", "statistics.csv", "summary.json"]
+    assert window.attack.export_statistics_to(tmp_path)  # written by a job
+    qtbot.waitUntil(lambda: not window.attack.exporting, timeout=RUN_TIMEOUT_MS)
+    assert window.last_message.startswith("Exported")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["histogram.png", "statistics.csv", "summary.json"]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["table"]["success"] == pytest.approx(stats.success_rate, abs=1e-4)
     assert QImage(str(tmp_path / "histogram.png")).width() >= 1000
@@ -154,15 +158,15 @@ def test_an_adef_dataset_run_stops_and_shows_the_3_pixel_threshold(qtbot, window
     with qtbot.waitSignal(window.run_model.finished, timeout=RUN_TIMEOUT_MS):
         click(qtbot, panel.stop_button)
 
-    stats = window.stats_view.stats
+    stats = window.attack.stats_view.stats
     assert stats.result.stopped and len(stats.fooled) < 1000
-    assert "stopped early" in window.stats_view.title.text()
-    assert stats.size_name == "tau_T" and window.stats_view.threshold == 3.0
-    label = window.stats_view.threshold_label.text()
+    assert "stopped early" in window.attack.stats_view.title.text()
+    assert stats.size_name == "tau_T" and window.attack.stats_view.threshold == 3.0
+    label = window.attack.stats_view.threshold_label.text()
     assert f"{100 * stats.success_under(3.0):.1f}%" in label and "≤ 3.00 px" in label
-    click_row(qtbot, window.stats_view.table, 2)
+    click_row(qtbot, window.attack.stats_view.table, 2)
     k = int(np.flatnonzero(stats.indices == window.session.selected)[0])
-    np.testing.assert_array_equal(window.triptych.field, stats.result.extras["field"][k])
+    np.testing.assert_array_equal(window.attack.triptych.field, stats.result.extras["field"][k])
     assert window.attack_panel.dataset_button.isEnabled()
 
 
@@ -177,13 +181,13 @@ def test_adef_on_a_photograph_with_an_imagenet_sized_model_shows_the_field(qtbot
     panel.form.editor("max_iter").spin.setValue(2)
     run_selected(qtbot, window, 1)
 
-    assert window.triptych.natural.item.image.shape == (side, side, 3)
+    assert window.attack.triptych.natural.item.image.shape == (side, side, 3)
     field = window.run_model.field_of(1)
     assert field.shape == (2, side, side) and np.abs(field).max() > 0
-    xs, _ = window.triptych.field_curve.getData()
+    xs, _ = window.attack.triptych.field_curve.getData()
     assert len(xs) > 0 and len(xs) % 2 == 0
     assert len(xs) // 6 <= 21 * 21  # decimated: about 20 arrows per side, not one per pixel
-    assert window.triptych.field_curve.isVisible() and window.triptych.field_bar.save_button.isEnabled()
+    assert window.attack.triptych.field_curve.isVisible() and window.attack.triptych.field_bar.save_button.isEnabled()
 
 
 def test_a_folder_dataset_without_labels_attacks_every_image(qtbot, window, mnist_model, tmp_path):
@@ -199,11 +203,11 @@ def test_a_folder_dataset_without_labels_attacks_every_image(qtbot, window, mnis
     with qtbot.waitSignal(window.run_model.finished, timeout=RUN_TIMEOUT_MS):
         click(qtbot, panel.dataset_button)
 
-    stats = window.stats_view.stats
+    stats = window.attack.stats_view.stats
     assert window.session.batch.names == ["digit0.png", "digit1.png"]
     assert stats.accuracy is None and stats.names == ["digit0.png", "digit1.png"]
-    assert "no labels" in window.stats_view.accuracy_label.text()
-    assert f"{100 * stats.success_rate:.1f}%" in window.stats_view.success_label.text()
+    assert "no labels" in window.attack.stats_view.accuracy_label.text()
+    assert f"{100 * stats.success_rate:.1f}%" in window.attack.stats_view.success_label.text()
 
 
 def test_closing_the_window_mid_dataset_run_leaves_no_thread_running(qtbot, window):

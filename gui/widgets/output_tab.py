@@ -1,5 +1,6 @@
 """What the tabbed workspaces (Visualize, Universal) share: an output tab with Run, Stop and Export… above its
-views, a score curve, and the host that runs one tab's engine computation at a time through the worker bridge."""
+views, and a score curve. The workspace (gui/widgets/tabbed_workspace.py) runs a tab's computation in its job
+slot."""
 from __future__ import annotations
 
 from collections.abc import Generator
@@ -7,17 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.core import RunControl
-from engine.core.errors import AdvLensError
 from engine.visualize import save_picture
-
-from ..worker import Job
-
-FRAME_INTERVAL = 0.04
 
 
 class OutputTab(QWidget):
@@ -27,7 +21,8 @@ class OutputTab(QWidget):
     title = ""
     runnable = True
 
-    def __init__(self, workspace: JobHost):
+    def __init__(self, workspace):
+        """`workspace` runs and stops the tab's computation (`run(tab)`, `stop()`) and shows its status."""
         super().__init__()
         self.workspace = workspace
         self.controls = QHBoxLayout()
@@ -109,74 +104,3 @@ class ScoreCurve(pg.PlotWidget):
         self.values.append(value)
         if redraw:
             self.curve.setData(np.asarray(self.xs, dtype=float), np.asarray(self.values))
-
-
-class JobHost:
-    """Mixed into a workspace (a QWidget): runs one tab's computation at a time. The workspace provides
-    `session`, a `status` label and `_update_controls()`, and starts with `job`, `control` and `running_tab`
-    set to None."""
-
-    job: Job | None
-    control: RunControl | None
-    running_tab: OutputTab | None
-
-    def lay_out(self, left: QWidget, idle_text: str, left_width: int) -> None:
-        """The choices on the left; the output tabs (`self.outputs`) with a status line under them beside it."""
-        self.tabs = QTabWidget()
-        for tab in self.outputs:
-            self.tabs.addTab(tab, tab.title)
-        self.status = QLabel(idle_text)
-        self.status.setWordWrap(True)
-        centre = QWidget()
-        centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 0)
-        centre_layout.addWidget(self.tabs, 1)
-        centre_layout.addWidget(self.status)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(centre)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([left_width, 1100])
-        splitter.setChildrenCollapsible(False)
-        QVBoxLayout(self).addWidget(splitter)
-
-    @property
-    def busy(self) -> bool:
-        return self.job is not None
-
-    def run(self, tab: OutputTab) -> bool:
-        """Start `tab`'s computation in the worker thread; False (with a message) when it cannot start."""
-        if self.busy or self.session.model is None:
-            return False
-        control = RunControl(frame_interval=FRAME_INTERVAL)
-        try:
-            steps = tab.steps(control)
-        except (AdvLensError, ValueError, IndexError, TypeError) as exc:  # bad settings, nothing chosen or loaded
-            self.show_status(f"{tab.title}: {exc}")
-            return False
-        tab.begin()
-        self.control, self.running_tab = control, tab
-        self.job = Job(steps, self)
-        self.job.stepped.connect(tab.show_step)
-        self.job.succeeded.connect(tab.show_result)
-        self.job.failed.connect(lambda message: self.show_status(f"{tab.title} failed: {message}"))
-        self.job.done.connect(self._on_done)
-        self.show_status(f"{tab.title}: running…")
-        self.job.start()
-        self._update_controls()
-        return True
-
-    def stop(self) -> None:
-        """Ask the computation to end; it returns what it reached within one step."""
-        if self.control is not None:
-            self.control.stop()
-
-    def show_status(self, text: str) -> None:
-        self.status.setText(text)
-
-    def _on_done(self) -> None:
-        tab = self.running_tab
-        self.job = self.control = self.running_tab = None
-        if tab is not None and not self.status.text().startswith(f"{tab.title} failed"):
-            self.show_status(f"{tab.title}: done")
-        self._update_controls()

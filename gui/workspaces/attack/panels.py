@@ -1,5 +1,5 @@
-"""The controls around the workspace: model chooser, image strip, attack form and batch table. Panels emit
-what the user asked for; the main window turns requests into session / run-model commands."""
+"""The Attack workspace's controls: the attack form and the batch table. Panels emit what the user asked for;
+the workspace's controller turns requests into run-model commands."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.attacks import ATTACKS, AttackResult, AttackSpec
+from engine.attacks.base import PER_IMAGE
 from engine.core.errors import ParameterError
 from engine.export import describe_params
 from engine.models import LoadedModel
@@ -42,12 +43,7 @@ DEFAULT_ATTACK = "pgd"
 
 def describe_goal(result: AttackResult, class_names) -> str:
     """" towards 7", " towards ranks 2..4" (each image has its own classes there), or "" when untargeted."""
-    if result.target is None:
-        return ""
-    if result.target.dim() == 1:
-        return f" towards {class_names[int(result.target[0])]}"
-    first = int(result.params.get("first_rank", 1))
-    return f" towards ranks {first}..{first + result.target.shape[1] - 1}"
+    return result.criterion.describe(class_names)
 
 
 # --- the attack panel ------------------------------------------------------------------------------------------
@@ -65,7 +61,8 @@ class AttackPanel(QGroupBox):
         self.domain = "mnist"
         self.attack_combo = QComboBox()
         for name, spec in ATTACKS.items():
-            self.attack_combo.addItem(spec.title, name)
+            if spec.family == PER_IMAGE:  # one perturbation for many images is the Universal workspace's
+                self.attack_combo.addItem(spec.title, name)
         self.summary = hint_label()
         self.untargeted_radio = QRadioButton("untargeted")
         self.targeted_radio = QRadioButton("targeted:")
@@ -163,7 +160,10 @@ class AttackPanel(QGroupBox):
         return ATTACKS[self.attack_combo.currentData()]
 
     def choose_attack(self, name: str) -> None:
-        self.attack_combo.setCurrentIndex(self.attack_combo.findData(name))
+        index = self.attack_combo.findData(name)
+        if index < 0:
+            raise ParameterError(f"{name!r} is not a per-image attack (universal ones are in the Universal tab)")
+        self.attack_combo.setCurrentIndex(index)
 
     def set_model(self, model: LoadedModel) -> None:
         """New class names for the target, and the attack's defaults for the model's domain."""

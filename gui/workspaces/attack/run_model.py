@@ -19,7 +19,7 @@ from engine.data import ImageBatch
 from engine.experiments import DatasetProgress, DatasetStats, attack_dataset
 from engine.models import LoadedModel
 
-from ...worker import Job, describe_error
+from ...jobs import JobSlot, describe_error
 
 FRAME_INTERVAL = 0.04  # seconds between frames: the views redraw at most 25 times a second
 FIELD = "field"  # the extras key under which deformation attacks hand over their displacement field
@@ -119,7 +119,8 @@ class RunModel(QObject):
         self.control: RunControl | None = None
         self.generator = None  # the engine computation of the last run (kept so tests can see it ended)
         self.last_step: Step | None = None
-        self._job: Job | None = None
+        self.jobs = JobSlot(self)  # the attack's worker: one run at a time
+        self.jobs.failed.connect(self._on_failed)
         self._error: str | None = None
         self._loss: History | None = None
         self._goal: History | None = None
@@ -153,26 +154,19 @@ class RunModel(QObject):
         except Exception as exc:  # an attack that validates before its first step fails here, in this thread
             self.failed.emit(describe_error(exc))
             return False
-        self._job = Job(self.generator, self)
-        self._job.stepped.connect(self._on_progress if over_dataset else self._on_step)
-        self._job.succeeded.connect(self._on_result)
-        self._job.failed.connect(self._on_failed)
-        self._job.done.connect(self._on_done)
-        self._job.start()
+        self.jobs.run(self.generator, on_step=self._on_progress if over_dataset else self._on_step,
+                      on_result=self._on_result, control=self.control, on_done=self._on_done, what="the attack")
         self.busy_changed.emit(True)
         self.started.emit(request)
         return True
 
     def stop(self) -> None:
         """Ask the attack to end; it does so within one step and still returns a (partial) result."""
-        if self.control is not None:
-            self.control.stop()
+        self.jobs.stop()
 
     def shutdown(self) -> None:
         """Stop and block until the worker thread has let go (the window is closing)."""
-        self.stop()
-        if self._job is not None:
-            self._job.wait()
+        self.jobs.shutdown()
 
     def watch(self, loaded_index: int) -> None:
         """Attach frames of this image from now on (the one the user is looking at)."""
@@ -193,7 +187,7 @@ class RunModel(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._job is not None
+        return self.jobs.busy
 
     def adversarial_of(self, loaded_index: int) -> tuple[np.ndarray, np.ndarray | None] | None:
         """(image CHW, probabilities or None) of the attacked version of a loaded image: the result when the
@@ -301,7 +295,6 @@ class RunModel(QObject):
     @Slot()
     def _on_done(self) -> None:
         # finished/failed come after busy is over, so that whoever reacts may start the next run at once
-        self._job = None
         self.busy_changed.emit(False)
         if self.result is not None:
             self.finished.emit(self.result)

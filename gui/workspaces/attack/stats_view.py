@@ -141,7 +141,7 @@ class SizeHistogram(pg.PlotWidget):
         self.line.setVisible(False)
         self.getPlotItem().setLabel("bottom", "")
 
-    def save_png(self, path: str, title: str = "") -> None:
+    def render(self, title: str = "") -> QImage:
         """The plot as drawn, rendered EXPORT_WIDTH pixels wide on white, under a band with `title`."""
         exporter = pg.exporters.ImageExporter(self.getPlotItem())
         exporter.parameters()["width"] = EXPORT_WIDTH
@@ -161,8 +161,7 @@ class SizeHistogram(pg.PlotWidget):
                 painter.drawText(QRectF(16, 0, image.width() - 32, band), Qt.AlignmentFlag.AlignCenter, title)
         finally:
             painter.end()
-        if not image.save(str(path), "PNG"):
-            raise OSError(f"could not write {path}")
+        return image
 
     @Slot()
     def _on_moved(self, *_) -> None:
@@ -286,11 +285,11 @@ class StatisticsView(QWidget):
         self.histogram.threshold_moved.connect(self._show_threshold)
         self.table.image_selected.connect(self.image_selected)
         self.export_button.clicked.connect(self.export_requested)
-        run_model.started.connect(self._on_started)
-        run_model.progressed.connect(self._on_progress)
-        run_model.finished.connect(self._on_finished)
-        run_model.failed.connect(self._on_failed)
-        run_model.cleared.connect(self.clear)
+        reactions = ((run_model.started, self._on_started), (run_model.progressed, self._on_progress),
+                     (run_model.finished, self._on_finished), (run_model.failed, self._on_failed),
+                     (run_model.cleared, self.clear))
+        for signal, reaction in reactions:
+            signal.connect(reaction)
         self.clear()
 
     @property
@@ -344,7 +343,7 @@ class StatisticsView(QWidget):
     def select_loaded(self, loaded_index: int) -> None:
         self.table.select_loaded(loaded_index)
 
-    def save_histogram(self, path: str) -> None:
+    def render_histogram(self) -> QImage:
         """The histogram as shown, titled with what it counts and the success rates."""
         title = ""
         if self.stats is not None:
@@ -353,7 +352,7 @@ class StatisticsView(QWidget):
                      f"{len(stats.fooled)} attacked, {100 * stats.success_under(threshold):.1f}% with "
                      f"{size_title(stats.size_name, short=True).split(' ')[0]} ≤ "
                      f"{format_size(threshold, stats.size_name)}")
-        self.histogram.save_png(path, title)
+        return self.histogram.render(title)
 
     @Slot(float)
     def _show_threshold(self, threshold: float) -> None:

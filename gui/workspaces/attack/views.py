@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QImage
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from engine.export import NEGATIVE_RGB, POSITIVE_RGB
@@ -197,13 +197,12 @@ class ImageTriptych(QWidget):
             self.field_curve.setData(self.arrows.xs, self.arrows.ys)
         self.field_bar.show_arrows(self.arrows)
 
-    def save_field_view(self, path: str, scale: int = FIELD_EXPORT_SCALE) -> None:
+    def render_field_view(self, scale: int = FIELD_EXPORT_SCALE) -> QImage:
         """The adversarial view with its field overlay as shown (zoom included), rendered `scale` times the size
-        of the view on screen, image pixels enlarged without smoothing, as a PNG."""
+        of the view on screen, image pixels enlarged without smoothing."""
         exporter = pg.exporters.ImageExporter(self.adversarial.plot)
         exporter.parameters()["width"] = scale * max(1, self.adversarial.widget.width())
-        if not exporter.export(toBytes=True).save(str(path), "PNG"):
-            raise OSError(f"could not write {path}")
+        return exporter.export(toBytes=True)
 
     def _outcome_note(self, index: int) -> str:
         outcome = self.run_model.outcome_of(index)

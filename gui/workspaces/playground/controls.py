@@ -1,17 +1,20 @@
 """The playground's controls, top to bottom in the order of the post: the truth, the training data, the model,
 the attack, the defenses, export. This module only builds the widgets and reads them as engine settings; the
-workspace connects their buttons."""
+workspace connects their buttons. The settings of the computations (model, attack, defense) are forms built
+from the engine's declared parameters (`MlpConfig.PARAMS`, ...), so that the GUI, the CLI and `main.py list`
+share one declaration; the truth and the points are the plane's own editing tools."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.playground import ACTIVATIONS, METHODS, PRESETS, AttackSettings, DefenseSettings, MlpConfig, parse_hidden
+from engine.playground import PRESETS, AttackSettings, DefenseSettings, MlpConfig
+
+from ...widgets.param_form import ParamForm
 
 MOUSE_MODES = {"add, move, remove points": None, "paint the cat region": 0, "paint the dog region": 1,
                "erase to neither": -1}
-NORM_TITLES = {"L∞ (square ball)": "inf", "L2 (round ball)": "2"}
 
 
 def spin(low: int, high: int, value: int, tip: str = "") -> QSpinBox:
@@ -30,6 +33,13 @@ def real_spin(low: float, high: float, value: float, step: float, decimals: int,
     box.setValue(value)
     box.setToolTip(tip)
     return box
+
+
+def declared_form(params) -> ParamForm:
+    """The settings of a computation, built from its declared parameters with their defaults."""
+    form = ParamForm()
+    form.build(params, {})
+    return form
 
 
 def combo(items, tip: str = "") -> QComboBox:
@@ -94,61 +104,44 @@ class PlaygroundControls(QWidget):
         return self._group("2. Training data", form)
 
     def _model(self) -> QGroupBox:
-        self.hidden = QLineEdit("32, 32")
+        # `hidden` is free text (a tuple typed as "32, 32"): its own line edit until the form has a text editor
+        self.model_form = declared_form(MlpConfig.PARAMS.only(("activation", "steps", "learning_rate", "seed")))
+        self.hidden = QLineEdit(MlpConfig.PARAMS.param("hidden").text(MlpConfig().hidden))
         self.hidden.setToolTip("Widths of the hidden layers, comma separated")
-        self.activation = combo(ACTIVATIONS)
-        self.steps = spin(1, 100_000, 600, "Full-batch Adam steps")
-        self.learning_rate = real_spin(0.0001, 1.0, 0.01, 0.005, 4, "Adam's learning rate")
-        self.model_seed = spin(0, 1_000_000, 0, "Seed of the initial weights")
         self.train_button, self.stop_button = QPushButton("Train"), QPushButton("Stop")
         self.reseed_button = QPushButton("New seed")
         self.reseed_button.setToolTip("Retrain from other initial weights: another boundary through the same data")
         self.train_status = note()
-        form = QFormLayout()
-        form.addRow("hidden", self.hidden)
-        form.addRow("activation", self.activation)
-        form.addRow("steps", buttons(self.steps, QLabel("lr"), self.learning_rate))
-        form.addRow("seed", self.model_seed)
-        form.addRow(buttons(self.train_button, self.reseed_button, self.stop_button))
-        form.addRow(self.train_status)
-        return self._group("3. Model", form)
+        self.model_form.layout().insertRow(0, "hidden", self.hidden)
+        return self._group("3. Model", self.model_form,
+                           buttons(self.train_button, self.reseed_button, self.stop_button), self.train_status)
 
     def _attack(self) -> QGroupBox:
-        self.method = combo(METHODS, "DeepFool finds the smallest step; it succeeds only within eps")
-        self.method.setCurrentText("PGD")
-        self.norm = combo(NORM_TITLES)
-        self.eps = real_spin(0.001, 1.0, 0.08, 0.01, 3, "Largest change allowed, in pixel units")
+        self.attack_form = declared_form(AttackSettings.PARAMS.only(("method", "norm", "eps")))
         self.attack_button, self.attack_all_button = QPushButton("Attack selected"), QPushButton("Attack all")
         self.attack_status = note()
         self.attack_counts = note()
-        form = QFormLayout()
-        form.addRow("method", self.method)
-        form.addRow("norm", self.norm)
-        form.addRow("eps", self.eps)
-        form.addRow(buttons(self.attack_button, self.attack_all_button))
-        form.addRow(self.attack_status)
-        form.addRow(self.attack_counts)
-        return self._group("4. Attack", form)
+        return self._group("4. Attack", self.attack_form, buttons(self.attack_button, self.attack_all_button),
+                           self.attack_status, self.attack_counts)
 
     def _defense(self) -> QGroupBox:
-        self.adversarial = QCheckBox("adversarial training, rounds")
-        self.adversarial.setChecked(True)
-        self.rounds = spin(1, 20, 3, "Attack, add the end points with their true labels, retrain; repeated")
-        self.augment = QCheckBox("jittered copies")
-        self.copies = spin(1, 100, 8, "Copies of every point")
-        self.jitter = real_spin(0.001, 0.5, 0.05, 0.01, 3, "How far a copy moves, per pixel")
+        self.defense_form = declared_form(DefenseSettings.PARAMS.only(("adversarial", "rounds", "augment", "copies",
+                                                                       "jitter")))
         self.defend_button = QPushButton("Defend and retrain")
         self.defense_status = note()
-        form = QFormLayout()
-        form.addRow(buttons(self.adversarial, self.rounds))
-        form.addRow(buttons(self.augment, self.copies, QLabel("±"), self.jitter))
-        form.addRow(self.defend_button)
-        form.addRow(self.defense_status)
-        return self._group("5. Defend", form)
+        return self._group("5. Defend", self.defense_form, self.defend_button, self.defense_status)
 
     @staticmethod
-    def _group(title: str, form: QFormLayout) -> QGroupBox:
+    def _group(title: str, form: QFormLayout | ParamForm, *below: QWidget | QHBoxLayout) -> QGroupBox:
+        """A titled group: a form, then (for a declared form) its buttons and notes underneath."""
         group = QGroupBox(title)
+        if isinstance(form, ParamForm):
+            layout = QVBoxLayout()
+            layout.setSpacing(form.layout().verticalSpacing())
+            layout.addWidget(form)
+            for part in below:
+                layout.addLayout(part) if isinstance(part, QHBoxLayout) else layout.addWidget(part)
+            form = layout
         form.setContentsMargins(6, 4, 6, 4)
         group.setLayout(form)
         return group
@@ -163,16 +156,26 @@ class PlaygroundControls(QWidget):
         return MOUSE_MODES[self.mouse_mode.currentText()]
 
     def mlp_config(self) -> MlpConfig:
-        return MlpConfig(parse_hidden(self.hidden.text()), self.activation.currentText(), self.steps.value(),
-                         self.learning_rate.value(), self.model_seed.value()).check()
+        return MlpConfig.from_values({**self.model_form.values(), "hidden": self.hidden.text()})
 
     def attack_settings(self) -> AttackSettings:
-        return AttackSettings(self.method.currentText(), self.eps.value(),
-                              NORM_TITLES[self.norm.currentText()]).check()
+        return AttackSettings.from_values(self.attack_form.values())
 
     def defense_settings(self) -> DefenseSettings:
-        return DefenseSettings(self.adversarial.isChecked(), self.augment.isChecked(), self.rounds.value(),
-                               self.copies.value(), self.jitter.value()).check()
+        return DefenseSettings.from_values(self.defense_form.values())
+
+    def next_model_seed(self) -> None:
+        """Other initial weights for the next training."""
+        seed = self.model_form.editor("seed")
+        seed.set_value(seed.value() + 1)
+
+    def set_values(self, **values) -> None:
+        """Fill in a model's and an attack's settings by their declared names (the showcase's, a test's)."""
+        if "hidden" in values:
+            hidden = MlpConfig.PARAMS.param("hidden")
+            self.hidden.setText(hidden.text(hidden.parse(values.pop("hidden"))))
+        for form in (self.model_form, self.attack_form, self.defense_form):
+            form.fill({name: value for name, value in values.items() if name in form.editors})
 
     def set_busy(self, busy: bool, trained: bool, has_points: bool) -> None:
         for widget in (self.preset, self.sample_button, self.clear_button, self.train_button, self.reseed_button):

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, 
 
 from engine.playground import FlipSteps, flip_steps, seed_example, sum_terms
 
-from ...worker import Job, steps_of
+from ...jobs import JobSlot, steps_of
 
 IMAGE_INPUTS = {"MNIST 28x28": 28 * 28, "ImageNet 299x299x3": 299 * 299 * 3}
 MUTED = "#666666"
@@ -32,7 +32,7 @@ class LinearityPanel(QWidget):
         self.example.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.flips: FlipSteps | None = None
-        self._job: Job | None = None
+        self.slot = JobSlot(self)  # the curve, computed once
         self._build_plot()
         row = QHBoxLayout()
         row.addWidget(QLabel("step per input"))
@@ -82,23 +82,11 @@ class LinearityPanel(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self.flips is None and self._job is None:  # computed once, off the GUI thread, when first shown
-            self._job = Job(steps_of(flip_steps), self)
-            self._job.succeeded.connect(self.show_flips)
-            self._job.done.connect(self._on_done)
-            self._job.start()
+        if self.flips is None and not self.slot.busy:  # computed once, off the GUI thread, when first shown
+            self.slot.run(steps_of(flip_steps), on_result=self.show_flips, what="the linearity curve")
 
     @Slot(object)
     def show_flips(self, flips: FlipSteps) -> None:
         self.flips = flips
         self.measured.setData(flips.dims, flips.median_step)
         self.law.setData(flips.dims, flips.sqrt_law)
-
-    @Slot()
-    def _on_done(self) -> None:
-        self._job = None
-
-    def shutdown(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait()

@@ -9,7 +9,7 @@ import functools
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QFont, QPainterPath, QTransform
 from PySide6.QtWidgets import QGraphicsItem
 from skimage import measure
@@ -195,6 +195,12 @@ class PlaneView(pg.PlotWidget):
             plot.addItem(item)
         self.kind_label.setZValue(20)
         self.kind_label.setVisible(False)
+        self._label_ends: tuple[np.ndarray, np.ndarray] | None = None
+        self.view_box.sigResized.connect(self._place_label_again)  # its size in plane units changed
+
+    def _place_label_again(self) -> None:
+        if self.kind_label.isVisible() and self._label_ends is not None:
+            self.place_label(*self._label_ends)
 
     # --- what is shown ---------------------------------------------------------------------------------------
 
@@ -267,25 +273,36 @@ class PlaneView(pg.PlotWidget):
     def place_label(self, start: np.ndarray, end: np.ndarray) -> None:
         """Past the attack's end, where the arrow points (so that it hides neither the arrow nor its start),
         unless it would run off the plane that way."""
+        self._label_ends = (start, end)
         pixel = self.view_box.viewPixelSize()
         box = self.kind_label.boundingRect()  # in screen pixels: a TextItem keeps its size whatever the zoom
-        room = (box.width() * pixel[0] + LABEL_GAP, box.height() * pixel[1] + LABEL_GAP)
+        size = (box.width() * pixel[0], box.height() * pixel[1])
         ahead = [end[axis] >= start[axis] for axis in (0, 1)]
-        fits = [end[axis] + room[axis] <= 1 if ahead[axis] else end[axis] - room[axis] >= 0 for axis in (0, 1)]
+        fits = [end[axis] + LABEL_GAP + size[axis] <= 1 if ahead[axis] else end[axis] - LABEL_GAP - size[axis] >= 0
+                for axis in (0, 1)]
         forwards = [ahead[axis] == fits[axis] for axis in (0, 1)]  # positive direction along each axis
+        # a label wider than the room on either side is pushed back inside the plane rather than cut at its edge
+        place = [min(end[axis] + LABEL_GAP, 1 - size[axis]) if forwards[axis]
+                 else max(end[axis] - LABEL_GAP, size[axis]) for axis in (0, 1)]
         self.kind_label.setAnchor((0.0 if forwards[0] else 1.0, 1.0 if forwards[1] else 0.0))
-        self.kind_label.setPos(end[0] + (LABEL_GAP if forwards[0] else -LABEL_GAP),
-                               end[1] + (LABEL_GAP if forwards[1] else -LABEL_GAP))
+        self.kind_label.setPos(*place)
 
     @property
     def kind_text(self) -> str:
         """The kind label as plain text, empty when hidden (read by tests)."""
         return self.kind_label.textItem.toPlainText() if self.kind_label.isVisible() else ""
 
-    def save_png(self, path: str) -> None:
+    def png_bytes(self) -> bytes:
+        """The plane as drawn, encoded as PNG (in the GUI thread: Qt draws it; a job may then write the bytes)."""
         exporter = pg.exporters.ImageExporter(self.getPlotItem())
         exporter.parameters()["width"] = EXPORT_WIDTH
-        exporter.export(path)
+        image = exporter.export(toBytes=True)
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        buffer.close()
+        return bytes(data)
 
     # --- mouse -----------------------------------------------------------------------------------------------
 

@@ -1,67 +1,43 @@
 """The Playground workspace: images of two pixels, so that every image is a point of the plane. The user
 chooses the true regions, places training points, trains a small MLP live, attacks points and sees which of the
-post's three kinds each adversarial image is, tries the defenses, and exports. Training, attacks and defenses
-run in a worker thread through `gui.worker.Job`; the workspace owns the data and redraws the plane."""
+post's three kinds each adversarial image is, tries the defenses, and exports. The workspace owns the data and
+the views and edits the points and regions; `runs.PlaygroundRuns` starts the computations, which run through
+the job bridge (`gui.jobs.JobSlot`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QScrollArea, QSplitter, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from engine.core import RunControl
 from engine.core.errors import AdvLensError
-from engine.playground import (PRESETS, Defense, KindCounts, PlaneAttack, Points, TrainStep, Training, attack_points,
-                               defend, preset, sample_points, train, write_counts_csv, write_points_csv)
+from engine.playground import PRESETS, Defense, KindCounts, PlaneAttack, Points, Training, preset, sample_points
 
-from ...worker import Job, describe_error
+from ...jobs import Job, JobSlot, steps_of
 from .controls import PlaygroundControls
+from .export import write_export
 from .linearity_view import LinearityPanel
-from .plane import CLASS_COLOURS, KIND_COLOURS, PAINT, POINTS, PlaneView
+from .plane import PAINT, POINTS, PlaneView
+from .runs import PlaygroundRuns, snapshot
+from .texts import legend_html
 
 CONTROLS_WIDTH = 340
 LEGEND_WIDTH = 190
-MUTED = "#666666"
-FRAME_INTERVAL = 0.04  # at most 25 frames a second of the plane while training
 
 
-def counts_lines(rows: dict[str, KindCounts]) -> str:
-    """Per run, one line: how many attacked points were fooled, and how many of each kind (in its colour)."""
-    lines = []
-    for name, counts in rows.items():
-        kinds = " · ".join(f"<span style='color:rgb{KIND_COLOURS[kind]}'>kind {kind}: <b>{number}</b></span>"
-                           for kind, number in ((1, counts.same_class), (2, counts.neither),
-                                                (3, counts.other_class)))
-        wrong = f" ({counts.already_wrong} already wrong)" if counts.already_wrong else ""
-        lines.append(f"{name}: <b>{counts.successful}</b> of {counts.attacked} fooled{wrong}<br>&nbsp;&nbsp;{kinds}")
-    return "<br>".join(lines)
+class PlaygroundWorkspace(PlaygroundRuns, QWidget):
+    """The plane, the linearity panel and the controls (see the module's docstring); the shell's `Workspace`."""
 
+    title = "Playground"
+    status = Signal(str)
+    busy_changed = Signal(bool)
 
-def legend_html(names: tuple[str, str]) -> str:
-    """The key to the plane, one item a line, and what the mouse does."""
-    def line(colour, mark, text):
-        return f"<tr><td align='center' style='color:rgb{tuple(colour)}'>{mark}</td><td>{text}</td></tr>"
-    grey = (110, 110, 110)
-    rows = [line(CLASS_COLOURS[0], "●", names[0]), line(CLASS_COLOURS[1], "■", names[1]),
-            line(CLASS_COLOURS[0], "- -", "true regions; the rest of the plane is <i>neither</i>"),
-            line((20, 20, 20), "<b>—</b>", "the model's p = 0.5 boundary"),
-            line(grey, "···", "the boundary before a defense"),
-            line(grey, "○", "points a defense added"),
-            line((30, 30, 30), "→", "attack; grey: not fooled within eps")]
-    kinds = [line(KIND_COLOURS[1], "<b>1</b>", "still its own class, misclassified"),
-             line(KIND_COLOURS[2], "<b>2</b>", "a meaningless image (neither), where the boundary is arbitrary"),
-             line(KIND_COLOURS[3], "<b>3</b>", "in the other class's region: the meaning changed")]
-    return (f"<table cellspacing='3'>{''.join(rows)}</table><p><b>Adversarial images</b></p>"
-            f"<table cellspacing='3'>{''.join(kinds)}</table>"
-            f"<p style='color:{MUTED}'>Click to add a point or select one, drag to move it, right-click to remove "
-            "it. Choose <i>paint</i> under <i>mouse</i> to draw the true regions.</p>")
-
-
-class PlaygroundWorkspace(QWidget):
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
+        self.session = session  # the playground trains its own models: it needs none of the session's
         self.regions = preset(next(iter(PRESETS)))
         self.points = sample_points(self.regions, 6, seed=0)
         self.selected = 0
@@ -71,15 +47,15 @@ class PlaygroundWorkspace(QWidget):
         self.defense: Defense | None = None
         self.before_grid: np.ndarray | None = None  # the probability before the defense
         self.message = ""  # the last error shown (read by tests)
-        self._job: Job | None = None
-        self._control: RunControl | None = None
-        self._watching_window = False
+        self.slot = JobSlot(self)  # one computation at a time: training, an attack or a defense
+        self.export_slot = JobSlot(self)
+        self.exported: list[Path] = []  # the files the last export wrote (read by tests)
 
         self.plane = PlaneView()
         self.controls = PlaygroundControls()
         self.linearity = LinearityPanel()
         self.legend = QLabel()
-        self.status = QLabel()
+        self.status_line = QLabel()
         self._build_layout()
         self._connect()
         self.redraw_all()
@@ -87,7 +63,7 @@ class PlaygroundWorkspace(QWidget):
     def _build_layout(self) -> None:
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
-        self.status.setWordWrap(True)
+        self.status_line.setWordWrap(True)
         self.legend.setFixedWidth(LEGEND_WIDTH)  # beside the square plane, in the width it leaves free
         self.legend.setAlignment(Qt.AlignmentFlag.AlignTop)
         plane_page = QWidget()
@@ -97,7 +73,7 @@ class PlaygroundWorkspace(QWidget):
         row.addWidget(self.plane, 1)
         row.addWidget(self.legend)
         column.addLayout(row, 1)
-        column.addWidget(self.status)
+        column.addWidget(self.status_line)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(plane_page, "Plane")
@@ -119,25 +95,26 @@ class PlaygroundWorkspace(QWidget):
 
     def _connect(self) -> None:
         c, plane = self.controls, self.plane
+        for slot in self._slots:
+            slot.busy_changed.connect(self._on_busy)
+            slot.status.connect(self.show_status)
+            slot.failed.connect(self.show_error)
         c.preset.currentTextChanged.connect(self.choose_preset)
         c.cat_name.editingFinished.connect(self.rename_classes)
         c.dog_name.editingFinished.connect(self.rename_classes)
         c.mouse_mode.currentTextChanged.connect(self._on_mouse_mode)
         c.shading.currentTextChanged.connect(lambda _: self.redraw_shading())
-        c.sample_button.clicked.connect(self.sample)
-        c.clear_button.clicked.connect(lambda: self.set_points(Points.empty()))
-        c.train_button.clicked.connect(self.start_training)
-        c.reseed_button.clicked.connect(self.retrain_with_new_seed)
-        c.stop_button.clicked.connect(self.stop)
-        c.attack_button.clicked.connect(self.attack_selected)
-        c.attack_all_button.clicked.connect(self.attack_all)
-        c.defend_button.clicked.connect(self.start_defense)
-        c.export_button.clicked.connect(self._choose_export_folder)
-        plane.point_added.connect(self.add_point)
-        plane.point_selected.connect(self.select)
-        plane.point_moved.connect(self.move_point)
-        plane.point_removed.connect(self.remove_point)
-        plane.painted.connect(self.paint)
+        buttons = {c.sample_button: self.sample, c.clear_button: lambda: self.set_points(Points.empty()),
+                   c.train_button: self.start_training, c.reseed_button: self.retrain_with_new_seed,
+                   c.stop_button: self.stop, c.attack_button: self.attack_selected,
+                   c.attack_all_button: self.attack_all, c.defend_button: self.start_defense,
+                   c.export_button: self._choose_export_folder}
+        for button, action in buttons.items():
+            button.clicked.connect(action)
+        for signal, action in ((plane.point_added, self.add_point), (plane.point_selected, self.select),
+                               (plane.point_moved, self.move_point), (plane.point_removed, self.remove_point),
+                               (plane.painted, self.paint)):
+            signal.connect(action)
 
     # --- drawing ---------------------------------------------------------------------------------------------
 
@@ -163,20 +140,18 @@ class PlaygroundWorkspace(QWidget):
         self.plane.show_attack(self.attack, int(focus[0]) if len(focus) else None, self.regions.class_names)
 
     def show_status(self, text: str) -> None:
-        self.status.setStyleSheet("")
-        self.status.setText(text)
+        self.status_line.setStyleSheet("")
+        self.status_line.setText(text)
+        self.status.emit(text)
 
     def show_error(self, text: str) -> None:
         self.message = text
-        self.status.setStyleSheet("color: #b2182b;")
-        self.status.setText(text)
+        self.status_line.setStyleSheet("color: #b2182b;")
+        self.status_line.setText(text)
+        self.status.emit(text)
 
     def _update_controls(self) -> None:
-        self.controls.set_busy(self.busy, self.training is not None, len(self.points) > 0)
-
-    @property
-    def busy(self) -> bool:
-        return self._job is not None
+        self.controls.set_busy(self.running, self.training is not None, len(self.points) > 0)
 
     # --- the truth and the points ----------------------------------------------------------------------------
 
@@ -216,7 +191,7 @@ class PlaygroundWorkspace(QWidget):
 
     @Slot(float, float)
     def add_point(self, x: float, y: float) -> None:
-        if self.busy:
+        if self.running:
             return
         added = Points([[x, y]], [self.controls.add_as.currentIndex()])
         self.selected = len(self.points)
@@ -230,7 +205,7 @@ class PlaygroundWorkspace(QWidget):
 
     @Slot(int, float, float, bool)
     def move_point(self, index: int, x: float, y: float, finished: bool) -> None:
-        if self.busy:
+        if self.running:
             return
         xy = self.points.xy.copy()
         xy[index] = (x, y)
@@ -243,7 +218,7 @@ class PlaygroundWorkspace(QWidget):
 
     @Slot(int)
     def remove_point(self, index: int) -> None:
-        if self.busy:
+        if self.running:
             return
         keep = np.arange(len(self.points)) != index
         self.selected = -1
@@ -270,46 +245,42 @@ class PlaygroundWorkspace(QWidget):
 
     # --- jobs ------------------------------------------------------------------------------------------------
 
-    def _start(self, steps, on_step, on_result, control: RunControl | None = None) -> None:
-        job = Job(steps, self)
-        job.stepped.connect(on_step)
-        job.succeeded.connect(on_result)
-        job.failed.connect(self.show_error)
-        job.done.connect(self._on_job_done)
-        self._job, self._control = job, control
-        self._update_controls()
-        job.start()
+    def _start(self, steps, on_step, on_result, control: RunControl | None = None, what: str = "") -> bool:
+        """Run one computation in the workspace's job slot; False (and a message) when one is running."""
+        return self.slot.run(steps, on_step, on_result, control, what=what or "the playground's computation")
 
-    @Slot()
-    def _on_job_done(self) -> None:
-        self._job, self._control = None, None
+    @property
+    def _slots(self) -> tuple[JobSlot, ...]:
+        return self.slot, self.export_slot, self.linearity.slot
+
+    def _on_busy(self, _busy: bool) -> None:
         self._update_controls()
+        self.busy_changed.emit(self.busy)
+
+    @property
+    def job(self) -> Job | None:
+        """The running computation (tests and `screenshot` wait on its `done`), None when idle."""
+        return self.slot.job
+
+    @property
+    def busy(self) -> bool:
+        return any(slot.busy for slot in self._slots)
+
+    @property
+    def running(self) -> bool:
+        """Whether a training, an attack or a defense runs (an export or the linearity curve may run beside)."""
+        return self.slot.busy
 
     @Slot()
     def stop(self) -> None:
         """Training and defenses stop at their next step and keep what they learned; attacks are dropped."""
-        if self._control is not None:
-            self._control.stop()
-        elif self._job is not None:
-            self._job.cancel()
+        self.slot.stop()
 
     def shutdown(self) -> None:
-        """Stop every job and wait for its thread (the window is closing)."""
-        self.linearity.shutdown()
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if not self._watching_window:  # stop our jobs when the window closes, before it waits for threads
-            self.window().installEventFilter(self)
-            self._watching_window = True
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window() and event.type() == QEvent.Type.Close:
-            self.shutdown()
-        return False
+        """Drop every computation's result and wait for its thread (the window is closing)."""
+        for slot in self._slots:
+            slot.cancel()
+            slot.shutdown()
 
     def _settings(self, *readers):
         """Read settings from the controls; None (and the message shown) when one is not valid."""
@@ -319,132 +290,20 @@ class PlaygroundWorkspace(QWidget):
             self.show_error(str(exc))
             return None
 
-    # --- training --------------------------------------------------------------------------------------------
-
-    @Slot()
-    def start_training(self) -> None:
-        if self.busy or (settings := self._settings(self.controls.mlp_config)) is None:
-            return
-        control = RunControl(frame_interval=FRAME_INTERVAL)
-        self.attack, self.attacked, self.defense = None, np.zeros(0, dtype=np.int64), None
-        self.redraw_all()
-        self.controls.shading.setCurrentText("model probability")
-        self._start(train(self.points, settings[0], self.regions.class_names, control), self._on_train_step,
-                    self._on_trained, control)
-        self.show_status(f"Training {settings[0].describe()} on {len(self.points)} points…")
-
-    @Slot()
-    def retrain_with_new_seed(self) -> None:
-        self.controls.model_seed.setValue(self.controls.model_seed.value() + 1)
-        self.start_training()
-
-    @Slot(object)
-    def _on_train_step(self, step: TrainStep) -> None:
-        if step.grid is None:
-            return
-        if self.controls.shading.currentText() == "model probability":
-            self.plane.show_probability(step.grid)
-        else:
-            self.plane.show_boundary(step.grid)
-        self.controls.train_status.setText(f"step {step.iteration} / {step.total} · loss {step.loss:.4f} · "
-                                           f"accuracy {100 * step.accuracy:.0f}%")
-
-    @Slot(object)
-    def _on_trained(self, training: Training) -> None:
-        self.training = training
-        self.redraw_all()
-        stopped = " (stopped)" if training.steps_done < training.config.steps else ""
-        text = (f"{training.steps_done} steps{stopped} · loss {training.loss:.4f} · training accuracy "
-                f"{100 * training.accuracy:.0f}% · {training.seconds:.1f} s")
-        self.controls.train_status.setText(text)
-        self.show_status(f"Trained {training.config.describe()}: {text}. Select a point and attack it.")
-
-    # --- attacks ---------------------------------------------------------------------------------------------
-
-    @Slot()
-    def attack_selected(self) -> None:
-        if not 0 <= self.selected < len(self.points):
-            self.show_error("Select a point first: click on it.")
-            return
-        self._start_attack(only=self.selected)
-
-    @Slot()
-    def attack_all(self) -> None:
-        self._start_attack(only=None)
-
-    def _start_attack(self, only: int | None) -> None:
-        if self.busy or self.training is None or (settings := self._settings(self.controls.attack_settings)) is None:
-            return
-        points = self.points if only is None else Points(self.points.xy[[only]], self.points.labels[[only]])
-        self.show_status(f"{settings[0].method} on {len(points)} point(s)…")
-        self._start(attack_points(self.training.model, points, self.regions, settings[0]), lambda _: None,
-                    lambda attack: self._on_attacked(attack, only))
-
-    def _on_attacked(self, attack: PlaneAttack, only: int | None) -> None:
-        self.attack = attack
-        self.attacked = np.arange(len(self.points)) if only is None else np.array([only])
-        self.redraw_attack()
-        settings = f"{attack.settings.method} at eps {attack.settings.eps:g}"
-        if only is None:
-            self.controls.attack_status.setText(f"{settings}, every point:")
-            self.controls.attack_counts.setText(counts_lines({"all points": attack.counts()}))
-            self.show_status(f"{settings} on every point: {attack.counts().successful} adversarial images. "
-                             "Click a point to see its eps-ball and kind.")
-        else:
-            name = self.regions.class_names[attack.labels[0]]
-            self.controls.attack_status.setText(f"point {only} ({name}): {self.plane.kind_text}")
-            self.controls.attack_counts.setText("")
-            self.show_status(f"{settings} on point {only} ({name}): {self.plane.kind_text}")
-
-    # --- defenses --------------------------------------------------------------------------------------------
-
-    @Slot()
-    def start_defense(self) -> None:
-        c = self.controls
-        if self.busy or self.training is None:
-            return
-        settings = self._settings(c.mlp_config, c.attack_settings, c.defense_settings)
-        if settings is None:
-            return
-        config, attack, defense = settings
-        control = RunControl(frame_interval=FRAME_INTERVAL)
-        self.before_grid = self.training.grid
-        self.plane.show_before_boundary(self.before_grid)
-        self.show_status("Attacking the training points, adding the defense's points and retraining…")
-        self._start(defend(self.training.model, self.points, self.regions, config, attack, defense, control),
-                    self._on_train_step, self._on_defended, control)
-
-    @Slot(object)
-    def _on_defended(self, defense: Defense) -> None:
-        self.defense, self.training, self.attack = defense, defense.training, defense.after
-        self.attacked = np.arange(len(self.points))
-        self.redraw_all()
-        before, after = defense.counts_before, defense.counts_after
-        self.controls.defense_status.setText(counts_lines({"before": before, "after": after}))
-        self.controls.attack_status.setText(f"{defense.after.settings.method} at eps {defense.after.settings.eps:g} "
-                                            "after the defense, every point:")
-        self.controls.attack_counts.setText(counts_lines({"all points": after}))
-        self.controls.train_status.setText(f"retrained on {len(self.points)} + {len(defense.added)} added points: "
-                                           f"training accuracy {100 * defense.training.accuracy:.0f}%")
-        self.show_status(f"Defended with {len(defense.added)} added points: {before.successful} → "
-                         f"{after.successful} successful attacks at eps {defense.after.settings.eps:g}.")
-
     # --- export ----------------------------------------------------------------------------------------------
 
-    def export_to(self, directory: str | Path) -> list[Path]:
-        """plane.png (as drawn), points.csv (with the current attack) and counts.csv in `directory`."""
-        directory = Path(directory)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self.plane.save_png(str(directory / "plane.png"))
-            files = [directory / "plane.png", write_points_csv(directory / "points.csv", self.points, self.regions,
-                                                               self.attack)]
-            files.append(write_counts_csv(directory / "counts.csv", self._counts()))
-        except Exception as exc:  # an unwritable folder, a full disk: a message, not a crash
-            self.show_error(f"Exporting to {directory} failed: {describe_error(exc)}")
-            return []
-        self.show_status(f"Exported {', '.join(f.name for f in files)} to {directory}.")
-        return files
+    def export_to(self, directory: str | Path) -> bool:
+        """plane.png (as drawn), points.csv (with the current attack) and counts.csv in `directory`, written in
+        a job of their own (an export may go on while a model trains); `exported` lists the files once done."""
+        self.exported = []
+        points, regions = snapshot(self.points, self.regions)
+        steps = steps_of(write_export, Path(directory), self.plane.png_bytes(), points, regions, self.attack,
+                         self._counts())
+        return self.export_slot.run(steps, on_result=self._on_exported, what="the export")
+
+    def _on_exported(self, files: list[Path]) -> None:
+        self.exported = files
+        self.show_status(f"Exported {', '.join(f.name for f in files)} to {files[0].parent}.")
 
     def _counts(self) -> dict[str, KindCounts]:
         counts = {}

@@ -1,0 +1,193 @@
+"""The Attack workspace: the images in the middle (with the batch table and the statistics of a dataset run in
+tabs under them), the attack and its plots on the right. It wires the panels' requests to its controller and
+the views subscribe to the run model themselves; the attacked images are published through the session for the
+other workspaces."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QTabWidget, QWidget
+
+from engine.attacks import AttackResult
+from engine.models import LoadedModel
+
+from ...session import Session, Verdict
+from .controller import AttackController
+from .panels import AttackPanel, BatchTable
+from .report import RunReport
+from .run_model import RunModel
+from .stats_view import StatisticsView
+from .views import ImageTriptych, ProbabilityBars, RunCurves
+
+RIGHT_WIDTH = 390  # the attack form and its plots
+
+
+class AttackWorkspace(QWidget):
+    title = "Attack"
+    status = Signal(str)
+    busy_changed = Signal(bool)
+    progress = Signal(int, int, str)  # value, maximum (0: unknown), format: the shell's progress bar
+    message = Signal(str, bool, str)  # text, warning, title: the shell shows it in a dialog
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.run_model = RunModel(self)
+        self.attack_panel = AttackPanel()
+        self.triptych = ImageTriptych(session, self.run_model)
+        self.batch_table = BatchTable()
+        self.stats_view = StatisticsView(self.run_model)
+        self.bars = ProbabilityBars(session, self.run_model)
+        self.curves = RunCurves(session, self.run_model)
+        self.bottom_tabs = QTabWidget()
+        self.controller = AttackController(session, self.run_model, self.attack_panel, self.stats_view,
+                                           self.triptych, self)
+        self.report = RunReport(session, self.run_model, self.batch_table, self.stats_view, self.bottom_tabs, self)
+        self._build_layout()
+        self._connect()
+        self._update_controls()
+        if session.model is not None:  # opened after a model was loaded
+            self.attack_panel.set_model(session.model)
+
+    def _build_layout(self) -> None:
+        self.bottom_tabs.setDocumentMode(True)
+        self.bottom_tabs.addTab(self.batch_table, "Batch")
+        self.bottom_tabs.addTab(self.stats_view, "Statistics")
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.triptych)
+        centre.addWidget(self.bottom_tabs)
+        centre.setStretchFactor(0, 3)
+        centre.setStretchFactor(1, 1)
+        centre.setSizes([370, 430])
+
+        attack_scroll = QScrollArea()
+        attack_scroll.setWidgetResizable(True)
+        attack_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        attack_scroll.setWidget(self.attack_panel)
+        attack_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(attack_scroll)
+        right.addWidget(self.bars)
+        right.addWidget(self.curves)
+        right.setSizes([420, 195, 245])
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(centre)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([1000, RIGHT_WIDTH])
+        splitter.setChildrenCollapsible(False)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    def _connect(self) -> None:
+        session, run_model, controller = self.session, self.run_model, self.controller
+        requests = ((self.attack_panel.run_requested, controller.start_run),
+                    (self.attack_panel.stop_requested, run_model.stop),
+                    (self.attack_panel.export_requested, controller.choose_export_folder),
+                    (self.attack_panel.dataset_requested, controller.start_dataset_run),
+                    (self.stats_view.export_requested, controller.choose_stats_folder),
+                    (self.triptych.save_field_requested, controller.choose_field_file),
+                    (self.batch_table.image_selected, session.select),
+                    (self.stats_view.image_selected, session.select))
+        for request, command in requests:
+            request.connect(command)
+        session.model_changed.connect(self._on_model_changed)
+        session.images_changed.connect(self._on_images_changed)
+        session.selection_changed.connect(self._on_selection_changed)
+        session.busy_changed.connect(self._update_controls)
+        # the shell hears what the parts say through the workspace's own signals
+        for part in (controller, self.report):
+            part.status.connect(self.status)
+        controller.message.connect(self.message)
+        self.report.progress.connect(self.progress)
+        run_model.failed.connect(controller.show_error)
+        for change in (run_model.started, run_model.finished, run_model.cleared):
+            change.connect(self._publish)
+        for slot in (run_model, controller.exports):
+            slot.busy_changed.connect(self._on_busy_changed)
+
+    # --- the protocol ----------------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.run_model.busy or self.controller.exporting
+
+    @property
+    def exporting(self) -> bool:
+        return self.controller.exporting
+
+    def stop(self) -> None:
+        self.run_model.stop()  # an export is short and writes files: it is left to finish
+
+    def shutdown(self) -> None:
+        self.run_model.shutdown()
+        self.controller.wait_for_export()
+
+    def export_to(self, directory: str | Path) -> None:
+        self.controller.export_to(directory)
+
+    def showcase(self) -> None:
+        """Nothing to add: `screenshot` runs the attack it was asked for before it shows any workspace."""
+        return None
+
+    # --- commands (also driven by tests and `screenshot`) ----------------------------------------------------
+
+    def start_run(self) -> None:
+        self.controller.start_run()
+
+    def start_dataset_run(self) -> None:
+        self.controller.start_dataset_run()
+
+    def export_statistics_to(self, directory: str | Path) -> bool:
+        return self.controller.export_statistics_to(directory)
+
+    def save_field_view_to(self, path: str | Path) -> bool:
+        return self.controller.save_field_view_to(path)
+
+    # --- reactions -------------------------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_model_changed(self, model: LoadedModel) -> None:
+        self.attack_panel.set_model(model)
+
+    @Slot(bool)
+    def _on_images_changed(self, replaced: bool) -> None:
+        if replaced:
+            self.run_model.clear()
+            self.batch_table.clear()
+        self._update_controls()
+
+    @Slot(int)
+    def _on_selection_changed(self, index: int) -> None:
+        self.batch_table.select_loaded(index)
+        self.stats_view.select_loaded(index)
+        self.run_model.watch(index)
+
+    @Slot()
+    def _publish(self, *_) -> None:
+        """Tell the session what the attacked images are now: a run started, ended or was forgotten."""
+        result: AttackResult | None = self.run_model.result
+        verdicts = {}
+        if result is not None:
+            for run_index, loaded_index in enumerate(self.run_model.request.indices):
+                after = int(result.pred_after[run_index])
+                verdicts[loaded_index] = Verdict(after, float(result.probs_after[run_index, after]),
+                                                 bool(result.fooled[run_index]))
+        self.session.publish_attacked(self.run_model.adversarial_of, verdicts)
+
+    @Slot()
+    def _on_busy_changed(self, *_) -> None:
+        self._update_controls()
+        self.busy_changed.emit(self.busy)
+
+    @Slot()
+    def _update_controls(self, *_) -> None:
+        loading, running = self.session.busy, self.run_model.busy
+        model = self.session.model
+        self.attack_panel.set_running(running, can_run=self.session.batch is not None and model is not None
+                                      and not loading,
+                                      has_result=self.run_model.result is not None and not self.exporting,
+                                      can_run_dataset=model is not None and not loading)

@@ -1,0 +1,250 @@
+"""The Visualize outputs that read the network as it is: first-layer filters, maximally activating patches,
+and saliency / deconvnet / guided backprop on the natural and the attacked image."""
+from __future__ import annotations
+
+import html
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
+
+from engine.models import LoadedModel
+from engine.visualize import (DECONVNET, GUIDED, METHODS, SALIENCY, RunControl, TopPatches, VisStep,
+                              all_gradient_maps, first_layer_filters, magnitude, map_picture,
+                              max_activating_patches, overlay, tile)
+
+from ...session import FOLDER, HELDOUT, LOADED, DatasetSource
+from ...widgets.dataset_box import DatasetBox
+from ...widgets.image_view import ImageView
+from ...widgets.imaging import display_array
+from ...widgets.tabbed_workspace import WorkspaceTab
+
+if TYPE_CHECKING:
+    from .workspace import VisualizeWorkspace
+
+PREDICTED = -1  # the class chooser's "predicted class"
+METHOD_TITLES = {SALIENCY: "saliency", DECONVNET: "deconvnet", GUIDED: "guided backprop"}
+
+
+# --- 1. filters ------------------------------------------------------------------------------------------------
+
+class FiltersTab(WorkspaceTab):
+    title = "Filters"
+    runnable = False
+
+    def __init__(self, workspace: VisualizeWorkspace):
+        super().__init__(workspace)
+        self.view = ImageView("first-layer filters")
+        self.grid: np.ndarray | None = None
+        self.finish_controls()
+        self.body.addWidget(self.view.label, 0, 0)
+        self.body.addWidget(self.view.widget, 1, 0)
+
+    def show_model(self, model: LoadedModel) -> None:
+        """Reading weights is instant: no worker needed."""
+        try:
+            filters = first_layer_filters(model)
+        except Exception as exc:  # a model without a convolution: say so in place of the grid
+            self.grid = None
+            self.view.clear()
+            self.view.set_title("no filters", str(exc))
+            self.export_button.setEnabled(False)
+            return
+        self.grid = filters.grid.numpy()
+        self.view.show(display_array(self.grid), (0.0, 1.0))
+        self.view.plot.vb.autoRange()
+        shape = "x".join(map(str, filters.tiles.shape[1:]))
+        self.view.set_title(f"{filters.layer}: {len(filters.tiles)} filters of {shape}",
+                            "each tile stretched to its own range")
+        self.export_button.setEnabled(True)
+
+    def pictures(self) -> dict[str, np.ndarray]:
+        return {} if self.grid is None else {"filters": self.grid}
+
+
+# --- 2. patches ------------------------------------------------------------------------------------------------
+
+class PatchesTab(WorkspaceTab):
+    title = "Patches"
+
+    def __init__(self, workspace: VisualizeWorkspace):
+        super().__init__(workspace)
+        self.dataset = DatasetBox({LOADED: "loaded images", HELDOUT: "held-out digits", FOLDER: "folder…"},
+                                  "Images for the patches")
+        self.dataset.offer((LOADED, HELDOUT, FOLDER), LOADED)
+        self.count = QSpinBox()
+        self.count.setRange(1, 100_000)
+        self.count.setValue(1000)
+        self.count.setPrefix("first ")
+        self.k = QSpinBox()
+        self.k.setRange(1, 64)
+        self.k.setValue(9)
+        self.k.setPrefix("top ")
+        for widget in (QLabel("dataset"), self.dataset, self.count, self.k):
+            self.controls.addWidget(widget)
+        self.finish_controls()
+        self.view = ImageView("maximally activating patches")
+        self.body.addWidget(self.view.label, 0, 0)
+        self.body.addWidget(self.view.widget, 1, 0)
+        self.labels: list[pg.TextItem] = []
+        self.found: TopPatches | None = None
+        self.crops: np.ndarray | None = None
+
+    def show_model(self, model: LoadedModel) -> None:
+        """The held-out digits are the natural dataset of a digit model; other models use the loaded images."""
+        self.dataset.choose(HELDOUT if model.domain == "mnist" else LOADED)
+
+    def source(self) -> DatasetSource:
+        return self.dataset.source(self.count.value())
+
+    def steps(self, control: RunControl) -> Generator:
+        workspace = self.workspace
+        layer, channel = workspace.layer_and_channel()
+        model = workspace.session.model
+        source = self.source()
+        loaded = workspace.session.batch.images[: self.count.value()] if workspace.session.batch else None
+        self.view.set_title(f"{layer} channel {channel}: reading {source.describe()}…")
+        return patches_steps(model, source, loaded, layer, channel, self.k.value(), control)
+
+    def show_step(self, step: VisStep) -> None:
+        if step.images is not None:
+            self._show_crops(step.images, step.values)
+            self.view.set_title(f"batch {step.iteration}/{step.total}", "filling in as the dataset streams")
+
+    def show_result(self, found: TopPatches) -> None:
+        self.found = found
+        self._show_crops(found.crops.numpy(), found.values.numpy())
+        field = found.field
+        size = "the whole image" if field.whole_image else f"{field.size[0]}x{field.size[1]} px"
+        stopped = " (stopped)" if found.stopped else ""
+        self.view.set_title(f"{found.layer} channel {found.channel}: top {len(found.values)} of "
+                            f"{found.images_seen} images{stopped}", f"receptive field {size}; value = activation")
+        self.export_button.setEnabled(len(found.values) > 0)
+
+    def _show_crops(self, crops: np.ndarray, values: np.ndarray) -> None:
+        if len(crops) == 0:
+            return
+        columns = int(np.ceil(np.sqrt(len(crops))))
+        padding = max(1, crops.shape[-1] // 12)
+        self.crops = tile(crops, columns, padding).numpy()
+        self.view.show(display_array(self.crops), (0.0, 1.0))
+        self.view.plot.vb.autoRange()
+        for label in self.labels:
+            self.view.plot.removeItem(label)
+        self.labels = []
+        step_y, step_x = crops.shape[2] + padding, crops.shape[3] + padding
+        for rank, value in enumerate(values):
+            label = pg.TextItem(f"{value:.3g}", color=(255, 220, 0), anchor=(0, 0), fill=(0, 0, 0, 150))
+            label.setPos(padding + (rank % columns) * step_x, padding + (rank // columns) * step_y)
+            self.view.plot.addItem(label)
+            self.labels.append(label)
+
+    def pictures(self) -> dict[str, np.ndarray]:
+        if self.found is None:
+            return {}
+        return {f"patches_{self.found.layer}_{self.found.channel}": self.crops}
+
+
+def patches_steps(model: LoadedModel, source: DatasetSource, loaded: torch.Tensor | None, layer: str, channel: int,
+                  k: int, control: RunControl) -> Generator:
+    """Worker thread: read the dataset (held-out digits, a folder), then stream it through the layer."""
+    images = loaded if source.kind == LOADED else source.read(model).images
+    if images is None:
+        raise ValueError("no images are loaded")
+    return (yield from max_activating_patches(model, images, layer, channel, k=k, control=control))
+
+
+# --- 3. saliency, deconvnet, guided backprop -------------------------------------------------------------------
+
+class SaliencyTab(WorkspaceTab):
+    title = "Saliency"
+
+    def __init__(self, workspace: VisualizeWorkspace):
+        super().__init__(workspace)
+        self.overlay_method = QComboBox()
+        for method in METHODS:
+            self.overlay_method.addItem(METHOD_TITLES[method], method)
+        self.overlay_method.setCurrentIndex(METHODS.index(GUIDED))
+        self.overlay_method.currentIndexChanged.connect(self._redraw_overlays)
+        self.controls.addWidget(QLabel("overlay of"))
+        self.controls.addWidget(self.overlay_method)
+        self.finish_controls()
+        self.rows = ("natural", "adversarial")
+        self.views: dict[tuple[str, str], ImageView] = {}
+        columns = ("image", *METHODS, "overlay")
+        for row, which in enumerate(self.rows):
+            for column, what in enumerate(columns):
+                view = ImageView(f"{which}: {METHOD_TITLES.get(what, what)}")
+                self.views[which, what] = view
+                self.body.addWidget(view.label, 2 * row, column)
+                self.body.addWidget(view.widget, 2 * row + 1, column)
+                self.body.setColumnStretch(column, 1)
+                if (which, what) != ("natural", "image"):
+                    view.plot.setXLink(self.views["natural", "image"].plot)
+                    view.plot.setYLink(self.views["natural", "image"].plot)
+        self.images: dict[str, np.ndarray] = {}
+        self.maps: dict[str, dict[str, np.ndarray]] = {}
+        self.classes: dict[str, str] = {}
+
+    def steps(self, control: RunControl) -> Generator:
+        workspace = self.workspace
+        session, index = workspace.session, workspace.session.selected
+        natural = session.batch.images[index]
+        self.images = {"natural": natural.numpy()}
+        attacked = session.attacked(index)
+        if attacked is not None:
+            self.images["adversarial"] = np.asarray(attacked[0], dtype=np.float32)
+        stack = torch.from_numpy(np.stack(list(self.images.values())))
+        target = workspace.target()
+        return all_gradient_maps(session.model, stack, None if target == PREDICTED else target)
+
+    def show_step(self, step) -> None:
+        done, total = step
+        self.workspace.show_status(f"Saliency: {done} of {total} methods")
+
+    def show_result(self, results) -> None:
+        names = self.workspace.session.model.class_names
+        self.maps = {which: {method: map_picture(maps, row) for method, maps in results.items()}
+                     for row, which in enumerate(self.images)}
+        self.classes = {which: names[int(results[SALIENCY].classes[row])] for row, which in enumerate(self.images)}
+        for which in self.rows:
+            for what in ("image", *METHODS):
+                view = self.views[which, what]
+                if which not in self.images:
+                    view.clear()
+                    view.set_title("" if what != "image" else "<span style='color:#777'>not attacked yet</span>")
+                    continue
+                picture = self.images[which] if what == "image" else self.maps[which][what]
+                view.show(display_array(picture), (0.0, 1.0))
+                view.set_title(f"class {html.escape(self.classes[which])}" if what == "image" else "")
+        self.views["natural", "image"].plot.vb.autoRange()
+        self._redraw_overlays()
+        self.export_button.setEnabled(True)
+
+    @Slot()
+    def _redraw_overlays(self, *_) -> None:
+        method = self.overlay_method.currentData()
+        for which in self.rows:
+            view = self.views[which, "overlay"]
+            if which not in self.maps:
+                view.clear()
+                view.set_title("")
+                continue
+            view.show(display_array(self._overlay(which, method)), (0.0, 1.0))
+            view.set_title(f"{METHOD_TITLES[method]} over the image")
+
+    def _overlay(self, which: str, method: str) -> np.ndarray:
+        return overlay(self.images[which], magnitude(self.maps[which][method], method))
+
+    def pictures(self) -> dict[str, np.ndarray]:
+        pictures = {}
+        for which, maps in self.maps.items():
+            pictures[f"{which}_image"] = self.images[which]
+            for method, picture in maps.items():
+                pictures[f"{which}_{method}"] = picture
+                pictures[f"{which}_{method}_overlay"] = self._overlay(which, method)
+        return pictures

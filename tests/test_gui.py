@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
 from engine.attacks import ATTACKS
 from engine.attacks.base import PER_IMAGE, UNIVERSAL
-from gui.widgets.param_form import FloatEditor, IntEditor
+from gui.widgets.param_form import ChoiceEditor, FloatEditor, IntEditor, TextEditor, editor_for
 from gui.jobs import Job, running_jobs
 
 from conftest import GUI_SAMPLE_COUNT as SAMPLE_COUNT
@@ -164,6 +164,24 @@ def test_the_parameter_form_matches_the_declared_params(window, name):
     domain = window.session.model.domain
     assert panel.form.values() == spec.defaults(domain)
     assert panel.params() == spec.resolve({}, domain)
+
+
+def test_choices_show_their_titles_and_free_text_gets_a_line_edit(qtbot):
+    from engine.core import Param
+    from engine.playground import ATTACK_PARAMS, TRAINING_PARAMS
+
+    norm = editor_for(ATTACK_PARAMS.param("norm"))
+    assert isinstance(norm, ChoiceEditor) and norm.combo.currentText() == "L∞ (square ball)"
+    norm.set_value("2")
+    assert norm.combo.currentText() == "L2 (round ball)" and norm.value() == "2"
+    hidden_param = TRAINING_PARAMS.param("hidden")
+    hidden = editor_for(hidden_param)
+    assert isinstance(hidden, TextEditor)
+    hidden.set_value((64, 32))
+    assert hidden_param.parse(hidden.value()) == (64, 32)
+    plain = editor_for(Param("mode", str, "a", "a choice without titles", choices=("a", "b")))
+    plain.set_value("b")
+    assert plain.combo.currentText() == "b" and plain.value() == "b"
 
 
 def test_grey_levels_follow_the_pixel_value_both_ways(window):

@@ -4,7 +4,6 @@ input, and closing the window mid-training."""
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as main.py: spinning OpenMP threads on a busy machine
 
 import csv
 import inspect
@@ -234,7 +233,7 @@ def test_bad_input_gets_a_message_instead_of_a_run(qtbot, workspace):
     qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, workspace)
     assert "no training points" in workspace.message
-    workspace.controls.hidden.setText("many")
+    workspace.controls.model_form.editor("hidden").line.setText("many")
     qtbot.mouseClick(workspace.controls.train_button, Qt.MouseButton.LeftButton)
     assert "hidden layers" in workspace.message and not workspace.busy
 

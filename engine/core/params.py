@@ -19,7 +19,7 @@ class Param:
     pixel space [0, 1], shown also in grey levels (/255). `auto` allows the value None, computed by the attack.
     `above`/`below` make `minimum`/`maximum` exclusive (a learning rate above 0, a decay below 1). A `str`
     without `choices` is free text turned into its typed value by `convert` (which raises ParameterError), and
-    `text(value)` writes a typed value back as such text.
+    `text(value)` writes a typed value back as such text. `titles`, when given, name the `choices` for a form.
     """
 
     name: str
@@ -29,6 +29,7 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()  # what a form shows for each of `choices`, in the same order
     unit: str = ""
     auto: str = ""  # how None is resolved, shown to the user; empty when None is not allowed
     finite: bool = True  # False admits "inf" (e.g. "no limit")

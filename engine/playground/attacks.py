@@ -16,6 +16,8 @@ from ..models import LoadedModel
 from .mlp import as_images, as_points
 from .regions import NEITHER, Points, Regions
 
+NORM_TITLES = tuple({"inf": "L∞ (square ball)", "2": "L2 (round ball)"}[norm] for norm in NORMS)
+
 METHODS = ("FGSM", "PGD", "DeepFool")
 NOT_SUCCESSFUL, SAME_CLASS, NEITHER_CLASS, OTHER_CLASS = 0, 1, 2, 3
 KIND_TITLES = {SAME_CLASS: "still a {own}, misclassified",
@@ -24,8 +26,9 @@ KIND_TITLES = {SAME_CLASS: "still a {own}, misclassified",
 BOUNDARY_SLACK = 1e-6  # float rounding when a perturbation is compared with eps
 ATTACK_PARAMS = ParamSet("playground attack", (
     Param("method", str, "PGD", "DeepFool finds the smallest step; it succeeds only within eps", choices=METHODS),
-    Param("eps", float, 0.08, "the attack's budget in the plane", 0.0, 1.0, unit="pixel", above=True),
-    Param("norm", str, "inf", "the norm of the eps-ball", choices=NORMS),
+    # no grey levels: the plane's two pixels are coordinates, not 8-bit intensities
+    Param("eps", float, 0.08, "the attack's budget in the plane", 0.0, 1.0, above=True),
+    Param("norm", str, "inf", "the norm of the eps-ball", choices=NORMS, titles=NORM_TITLES),
     Param("pgd_steps", int, 20, "PGD's iterations (step eps / 4)", 1, 10_000),
 ), summary="attack the points away from their true class")
 

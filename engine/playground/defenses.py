@@ -20,7 +20,7 @@ DEFENSE_PARAMS = ParamSet("playground defense", (
     Param("augment", bool, False, "data augmentation: jittered copies of every point"),
     Param("rounds", int, 3, "rounds of adversarial training", 1, 20),
     Param("copies", int, 8, "jittered copies of every point", 1, 100),
-    Param("jitter", float, 0.05, "how far a copy moves, per pixel", 0.0, 0.5, unit="pixel", above=True),
+    Param("jitter", float, 0.05, "how far a copy moves, per pixel", 0.0, 0.5, above=True),
     Param("seed", int, 0, "seed of the jittered copies", 0, 1_000_000),
 ), rules=(Rule(lambda values: values["adversarial"] or values["augment"],
                "choose a defense: adversarial training, jittered copies or both"),),

@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QSizePolicy,
-                               QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QSizePolicy, QSpinBox, QWidget)
 
 from engine.attacks import AttackSpec
 from engine.core import Param
@@ -166,14 +166,34 @@ class ChoiceEditor(ParamEditor):
     def __init__(self, param: Param):
         super().__init__(param)
         self.widget = self.combo = QComboBox()
-        self.combo.addItems(list(param.choices))
+        titles = param.titles or param.choices
+        for choice, title in zip(param.choices, titles):
+            self.combo.addItem(title, choice)
         self.combo.setToolTip(self.tooltip())
 
     def value(self) -> str:
-        return self.combo.currentText()
+        return self.combo.currentData()
 
     def set_value(self, value) -> None:
-        self.combo.setCurrentText(str(value))
+        index = self.combo.findData(str(value))
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+
+
+class TextEditor(ParamEditor):
+    """A line of free text (a `str` parameter without choices), parsed by the declaration when the values are
+    resolved, so that a typing error is reported with the parameter's own message."""
+
+    def __init__(self, param: Param):
+        super().__init__(param)
+        self.widget = self.line = QLineEdit()
+        self.line.setToolTip(self.tooltip())
+
+    def value(self) -> str:
+        return self.line.text()
+
+    def set_value(self, value) -> None:
+        self.line.setText(value if isinstance(value, str) else self.param.text(value))
 
 
 class BoolEditor(ParamEditor):
@@ -192,8 +212,10 @@ class BoolEditor(ParamEditor):
 def editor_for(param: Param) -> ParamEditor:
     if param.kind is bool:
         return BoolEditor(param)
-    if param.kind is str or param.choices:
+    if param.choices:
         return ChoiceEditor(param)
+    if param.kind is str:
+        return TextEditor(param)
     if param.kind is int:
         return IntEditor(param)
     return FloatEditor(param)

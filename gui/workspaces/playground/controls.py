@@ -104,15 +104,12 @@ class PlaygroundControls(QWidget):
         return self._group("2. Training data", form)
 
     def _model(self) -> QGroupBox:
-        # `hidden` is free text (a tuple typed as "32, 32"): its own line edit until the form has a text editor
-        self.model_form = declared_form(MlpConfig.PARAMS.only(("activation", "steps", "learning_rate", "seed")))
-        self.hidden = QLineEdit(MlpConfig.PARAMS.param("hidden").text(MlpConfig().hidden))
-        self.hidden.setToolTip("Widths of the hidden layers, comma separated")
+        self.model_form = declared_form(MlpConfig.PARAMS.only(("hidden", "activation", "steps", "learning_rate",
+                                                                "seed")))
         self.train_button, self.stop_button = QPushButton("Train"), QPushButton("Stop")
         self.reseed_button = QPushButton("New seed")
         self.reseed_button.setToolTip("Retrain from other initial weights: another boundary through the same data")
         self.train_status = note()
-        self.model_form.layout().insertRow(0, "hidden", self.hidden)
         return self._group("3. Model", self.model_form,
                            buttons(self.train_button, self.reseed_button, self.stop_button), self.train_status)
 
@@ -156,7 +153,7 @@ class PlaygroundControls(QWidget):
         return MOUSE_MODES[self.mouse_mode.currentText()]
 
     def mlp_config(self) -> MlpConfig:
-        return MlpConfig.from_values({**self.model_form.values(), "hidden": self.hidden.text()})
+        return MlpConfig.from_values(self.model_form.values())
 
     def attack_settings(self) -> AttackSettings:
         return AttackSettings.from_values(self.attack_form.values())
@@ -171,9 +168,6 @@ class PlaygroundControls(QWidget):
 
     def set_values(self, **values) -> None:
         """Fill in a model's and an attack's settings by their declared names (the showcase's, a test's)."""
-        if "hidden" in values:
-            hidden = MlpConfig.PARAMS.param("hidden")
-            self.hidden.setText(hidden.text(hidden.parse(values.pop("hidden"))))
         for form in (self.model_form, self.attack_form, self.defense_form):
             form.fill({name: value for name, value in values.items() if name in form.editors})
 

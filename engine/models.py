@@ -159,7 +159,8 @@ def _set_eval(module: nn.Module) -> None:
     try:
         module.eval()
     except (NotImplementedError, RuntimeError):
-        module.normalize.eval()
+        if isinstance(module, Classifier):
+            module.normalize.eval()
 
 
 def _split_random_suffix(spec: str) -> tuple[str, bool]:
@@ -296,6 +297,7 @@ def _load_file(path: Path, arch: str | None) -> LoadedModel:
         net, source = _load_torchscript(path), f"TorchScript {path}"
     else:
         return _load_state_dict_file(path, arch)
+    _set_eval(net)  # before the shape probe: in train mode it would move BatchNorm's running statistics
     return _describe_file_model(net, path, source)
 
 

@@ -175,3 +175,30 @@ def test_unknown_names_and_devices_are_refused():
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match="no CUDA"):
             load_model("mnist-cnn", "cuda")
+
+
+class BatchNormNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.norm = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.norm(self.conv(x))).flatten(1))
+
+
+def test_loading_a_model_saved_in_train_mode_leaves_every_buffer_unchanged(tmp_path):
+    """The input-shape probe runs after eval(): in train mode it would move BatchNorm's running statistics."""
+    torch.manual_seed(0)
+    net = BatchNormNet().train()
+    net(torch.rand(8, 1, 28, 28) * 3 + 1)  # running statistics away from their initial values
+    path = tmp_path / "train_mode.pt"
+    torch.jit.script(net).save(str(path))  # without a sidecar: the input shape is found by probing
+    saved = {name: buffer.clone() for name, buffer in torch.jit.load(str(path)).named_buffers()}
+    model = load_model(str(path), "cpu")
+    loaded = dict(model.module.net.named_buffers())
+    assert model.input_shape == (1, 28, 28) and not model.module.training
+    assert sorted(loaded) == sorted(saved)
+    for name, buffer in saved.items():
+        assert torch.equal(loaded[name], buffer), name

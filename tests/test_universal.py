@@ -14,8 +14,9 @@ from engine.universal.targeted import target_rate
 from engine.universal.uap import fooling_rate, noise_fooling_rate, random_perturbation
 from engine.core.errors import ParameterError
 from engine.universal.augment import Augmentations, augment
+from engine.universal.batches import EVAL_BATCH
 from engine.universal.cross_model import cross_model_table, export_table
-from engine.universal.gallery import GalleryFolder, export_gallery, gallery_steps
+from engine.universal.gallery import GalleryEntry, GalleryFolder, export_gallery, gallery_steps, read_gallery
 
 from test_deepfool import linear_model
 
@@ -61,15 +62,21 @@ def test_uap_stays_within_xi_and_reports_per_pass_rates(norm, method):
     assert v.shape == (1, 1, 6, 6)
     assert (v.abs().max() if norm == "inf" else v.norm()) <= xi + 1e-5
     assert len(result.extras["fooling_rates"]) == 3
-    # the result is the pass that fooled most images of the set
-    assert result.extras["fooling_rates"].max() == pytest.approx(fooling_rate(model, images, v))
-    assert float(result.extras["fooling_rates"].max()) > 0.3
+    # the result is the v that fooled most images of the set among those measured: at least each pass's end
+    kept = float(result.extras["kept_fooling_rate"])
+    assert kept == pytest.approx(fooling_rate(model, images, v))
+    assert kept >= float(result.extras["fooling_rates"].max()) and kept > 0.3
+    if method == "sgd":  # measured once a pass
+        assert kept == pytest.approx(float(result.extras["fooling_rates"].max()))
 
 
 @pytest.mark.parametrize("method", ["sgd", "deepfool"])
 def test_uap_on_the_builtin_model_beats_random_noise_tenfold(mnist_model, halves, method):
     """Acceptance: Linf xi 0.3, held-out fooling rate >= 40% and >= 10x that of random +-xi noise; with the
-    gradient steps (the digits' default) and with the paper's DeepFool loop."""
+    gradient steps (the digits' default) and with the paper's DeepFool loop. The paper's loop is chaotic: over the
+    image-order seeds 0, 1, 2 it measured 57.4%, 51.4%, 53.2% held-out with 1 thread and 51.0%, 51.2% (seeds 0,
+    1) with 2 threads (spread 6.4 points, the lowest 11 points above the bar; `python benchmarks/universal.py
+    --rates` measures all three seeds)."""
     computed_on, measured_on = halves
     result = run("uap", mnist_model, computed_on, heldout=measured_on, xi=0.3, passes=10, method=method)
     heldout_rate = float(result.extras["heldout_fooling_rate"])
@@ -96,6 +103,31 @@ def test_uap_refuses_a_target_and_stops_on_request(mnist_model, halves):
     control.stop()
     result = run_to_end(steps)
     assert result.stopped and result.extras["perturbation"].shape == (1, 1, 28, 28)
+
+
+def _recording_batches(model):
+    """The model, recording the size of every batch it is given."""
+    seen = []
+    model.module.register_forward_pre_hook(lambda module, inputs: seen.append(len(inputs[0])))
+    return model, seen
+
+
+@pytest.mark.parametrize("name, given", [("uap", {"method": "deepfool", "passes": 1}),
+                                         ("uap", {"method": "sgd", "passes": 1}),
+                                         ("targeted-universal", {"target": 1, "steps": 3, "eval_every": 1})])
+def test_universal_runs_never_pass_the_whole_set_through_the_model(name, given):
+    model, seen = _recording_batches(linear_model(classes=3, side=6))
+    images = torch.rand(3 * EVAL_BATCH, 1, 6, 6)
+    run(name, model, images, heldout=images[:EVAL_BATCH + 10], batch_size=8, **given)
+    assert seen and max(seen) <= EVAL_BATCH
+
+
+def test_the_cross_model_table_passes_its_images_in_batches():
+    models = [_recording_batches(linear_model(classes=3, side=6, seed=s)) for s in (0, 1)]
+    images = torch.rand(2 * EVAL_BATCH + 10, 1, 6, 6)
+    run_to_end(cross_model_table([m for m, _ in models], images, heldout=images,
+                                 params={"xi": 0.3, "passes": 1, "method": "sgd", "batch_size": 8}))
+    assert all(seen and max(seen) <= EVAL_BATCH for _, seen in models)
 
 
 # --- targeted universal images ---------------------------------------------------------------------------------
@@ -212,3 +244,52 @@ def test_gallery_resumes_after_an_interruption_and_links_every_image(mnist_model
     assert all((page.parent / target).is_file() for target in links.targets)
     rows = (tmp_path / "export" / "target_rates.csv").read_text().splitlines()
     assert len(rows) == 11 and rows[1].startswith("0,0,")
+
+
+def _learn_gallery(model, images, folder, classes, params):
+    computed, notes = [], []
+
+    def seen(progress):
+        if progress.finished is not None:
+            computed.append(progress.class_index)
+        if progress.note:
+            notes.append(progress.note)
+    return run_to_end(gallery_steps(model, images, folder, classes, params), seen), computed, notes
+
+
+def test_gallery_resume_ignores_partial_files_and_computes_damaged_ones_again(mnist_model, halves, tmp_path):
+    """A crash mid-write leaves NNNN.partial.npz; a damaged disk leaves a truncated NNNN.npz: resume must use
+    neither, and say which files it computes again."""
+    images, params = halves[0][:40], {"eps": 0.3, "steps": 2, "eval_every": 2}
+    entries, computed, _ = _learn_gallery(mnist_model, images, tmp_path, [0, 1, 2], params)
+    assert computed == [0, 1, 2]
+    classes = tmp_path / "classes"
+    whole = (classes / "0001.npz").read_bytes()
+    (classes / "0003.partial.npz").write_bytes(whole[: len(whole) // 2])  # a write cut short by a crash
+    (classes / "0004.partial.npz").write_bytes((classes / "0002.npz").read_bytes())  # never renamed
+    (classes / "0001.npz").write_bytes(whole[: len(whole) // 2])  # truncated
+    (classes / "0002.npz").write_bytes(b"")  # emptied
+
+    contents = GalleryFolder(tmp_path).read((1, 28, 28))
+    assert sorted(contents.entries) == [0]
+    assert [note.split(":")[0] for note in contents.damaged] == ["0001.npz", "0002.npz"]
+    entries, computed, notes = _learn_gallery(mnist_model, images, tmp_path, range(5), params)
+    assert computed == [1, 2, 3, 4]
+    assert sorted(entries) == list(range(5))
+    assert len(notes) == 1 and "0001.npz" in notes[0] and "0002.npz" in notes[0] and "partial" not in notes[0]
+    assert sorted(GalleryFolder(tmp_path).read().entries) == list(range(5))
+
+
+def test_reading_a_gallery_that_does_not_exist_yet_finds_nothing(tmp_path):
+    contents = read_gallery(tmp_path / "not yet")
+    assert contents.entries == {} and contents.damaged == ()
+    assert not (tmp_path / "not yet").exists()
+
+
+def test_a_class_file_holding_another_shape_is_computed_again(tmp_path):
+    folder = GalleryFolder(tmp_path)
+    folder.classes_dir.mkdir(parents=True)
+    folder.save(GalleryEntry(5, "five", 0.5, np.zeros((3, 8, 8), np.float32), np.zeros(2, np.float32)))
+    assert sorted(folder.read().entries) == [5]
+    assert folder.read((1, 28, 28)).entries == {}
+    assert "shape" in folder.read((1, 28, 28)).damaged[0]

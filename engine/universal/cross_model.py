@@ -62,7 +62,7 @@ def cross_model_table(models: Sequence[LoadedModel], images: torch.Tensor, heldo
         v = torch.from_numpy(result.extras["perturbation"])
         perturbations.append(v[0].numpy())
         for column, other in enumerate(models):
-            rates[row, column] = fooling_rate(other, tested_on.to(other.device), v)
+            rates[row, column] = fooling_rate(other, tested_on, v)  # batched onto the model's device
     return CrossModelTable([m.name for m in models], rates, perturbations, stopped)
 
 

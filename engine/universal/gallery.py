@@ -11,6 +11,7 @@ import html
 import json
 import math
 import os
+import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,20 @@ class GalleryProgress:
     class_index: int
     step: Step | None = None
     finished: GalleryEntry | None = None
+    note: str | None = None  # something to tell the user, e.g. which damaged class files are computed again
+
+
+@dataclass(frozen=True)
+class GalleryContents:
+    """The finished classes of a gallery folder, and what was wrong with each class file that could not be used
+    (those classes are computed again by the next run)."""
+
+    entries: dict[int, GalleryEntry]
+    damaged: tuple[str, ...] = ()
+
+
+CLASS_FILE = re.compile(r"(\d{4,})\.npz")  # NNNN.npz; never NNNN.partial.npz, the leftover of a write cut short
+ENTRY_KEYS = ("class_index", "class_name", "target_rate", "perturbation", "rates")
 
 
 class GalleryFolder:
@@ -59,27 +74,48 @@ class GalleryFolder:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
         self.classes_dir = self.directory / "classes"
+        self.settings_path = self.directory / "gallery.json"
 
     def claim(self, settings: dict[str, Any]) -> None:
         """Start or resume: refuse a folder begun with another model or other parameters."""
         self.classes_dir.mkdir(parents=True, exist_ok=True)
-        path = self.directory / "gallery.json"
-        if path.exists():
-            recorded = json.loads(path.read_text())
+        if self.settings_path.exists():
+            try:
+                recorded = json.loads(self.settings_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"{self.settings_path} cannot be read ({exc}); choose a new folder or delete "
+                                     "it") from None
             if recorded != json.loads(json.dumps(settings)):
                 raise ParameterError(f"{self.directory} holds a gallery made with other settings ({recorded}); "
                                      "choose a new folder or delete it")
         else:
-            path.write_text(json.dumps(settings, indent=2))
+            partial = self.settings_path.with_suffix(".partial.json")
+            partial.write_text(json.dumps(settings, indent=2))
+            os.replace(partial, self.settings_path)
 
-    def finished(self) -> dict[int, GalleryEntry]:
-        entries = {}
-        for path in sorted(self.classes_dir.glob("[0-9]*.npz")):
-            with np.load(path) as data:
-                entry = GalleryEntry(int(data["class_index"]), str(data["class_name"]),
-                                     float(data["target_rate"]), data["perturbation"], data["rates"])
-            entries[entry.class_index] = entry
-        return entries
+    def read(self, input_shape: Sequence[int] | None = None) -> GalleryContents:
+        """Every class file that reads back whole (and holds a perturbation of `input_shape`, when given)."""
+        entries, damaged = {}, []
+        if not self.classes_dir.is_dir():
+            return GalleryContents({})
+        for path in sorted(self.classes_dir.iterdir()):
+            match = CLASS_FILE.fullmatch(path.name)
+            if match is None:
+                continue
+            try:
+                entry = _read_entry(path)
+            except Exception as exc:  # zip, pickle, key and format errors all mean "not a whole class file"
+                damaged.append(f"{path.name}: {exc}")
+                continue
+            problem = _entry_problem(entry, int(match.group(1)), input_shape)
+            if problem:
+                damaged.append(f"{path.name}: {problem}")
+            else:
+                entries[entry.class_index] = entry
+        return GalleryContents(entries, tuple(damaged))
+
+    def finished(self, input_shape: Sequence[int] | None = None) -> dict[int, GalleryEntry]:
+        return self.read(input_shape).entries
 
     def save(self, entry: GalleryEntry) -> Path:
         """Write through a temporary file and rename, so an interrupted write never leaves half a class."""
@@ -89,6 +125,31 @@ class GalleryFolder:
                             target_rate=entry.target_rate, perturbation=entry.perturbation, rates=entry.rates)
         os.replace(partial, path)
         return path
+
+
+def read_gallery(directory: str | Path, input_shape: Sequence[int] | None = None) -> GalleryContents:
+    """The entries already in a gallery folder (none when it does not exist yet), for a worker thread: it reads
+    every class file."""
+    return GalleryFolder(directory).read(input_shape)
+
+
+def _read_entry(path: Path) -> GalleryEntry:
+    with np.load(path, allow_pickle=False) as data:
+        missing = [key for key in ENTRY_KEYS if key not in data.files]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}")
+        return GalleryEntry(int(data["class_index"]), str(data["class_name"]), float(data["target_rate"]),
+                            data["perturbation"], data["rates"])
+
+
+def _entry_problem(entry: GalleryEntry, named: int, input_shape: Sequence[int] | None) -> str | None:
+    if entry.class_index != named:
+        return f"holds class {entry.class_index}"
+    if input_shape is not None and tuple(entry.perturbation.shape) != tuple(input_shape):
+        return f"perturbation of shape {tuple(entry.perturbation.shape)}, not {tuple(input_shape)}"
+    if not np.isfinite(entry.perturbation).all():
+        return "perturbation not finite"
+    return None
 
 
 def parse_classes(text: str | None, count: int) -> list[int] | None:
@@ -130,9 +191,14 @@ def gallery_steps(model: LoadedModel, images: torch.Tensor, directory: str | Pat
     folder.claim({"model": model.name, "input_shape": list(model.input_shape), "images": len(images),
                   "params": params})
     train, heldout = split_heldout(images)
-    entries = folder.finished()
+    contents = folder.read(model.input_shape)
+    entries = contents.entries
     missing = [c for c in classes if c not in entries]
     done = len(classes) - len(missing)
+    if contents.damaged:
+        yield GalleryProgress(done, len(classes), missing[0] if missing else -1,
+                              note="computing again what these class files should hold: " + "; ".join(
+                                  contents.damaged))
     for class_index in missing:
         run = targeted_universal(model, train, target=class_index, control=control, heldout=heldout, **params)
         result = yield from relay(run, lambda step: GalleryProgress(done, len(classes), class_index, step))

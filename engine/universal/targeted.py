@@ -15,17 +15,18 @@ import torch.nn.functional as F
 
 from ..core.errors import ParameterError
 from .augment import Augmentations, augment
-from ..attacks.base import (UNIVERSAL, AttackResult, AttackSpec, Frame, Param, RunControl, Step, prepare_inputs,
-                            register)
+from ..attacks.base import UNIVERSAL, AttackResult, AttackSpec, Frame, Param, RunControl, Step, register
+from .batches import EVAL_BATCH, clean_inputs
 
 
-def target_rate(model, images: torch.Tensor, perturbation: torch.Tensor, target: int, batch_size: int = 256,
-                before: torch.Tensor | None = None) -> float:
+def target_rate(model, images: torch.Tensor, perturbation: torch.Tensor, target: int,
+                batch_size: int | None = None, before: torch.Tensor | None = None) -> float:
     """Of the images the model does not already call `target`, the fraction that it calls `target` once the
     perturbation is added. `before`: the clean predictions, when the caller already has them."""
+    batch_size = batch_size or EVAL_BATCH
     if before is None:
         _, before = model.predict(images, batch_size)
-    others = before.ne(target).to(images.device)
+    others = before.cpu().ne(target).to(images.device)
     if not others.any():
         return 0.0
     moved = (images[others] + perturbation.to(images.device)).clamp(0, 1)
@@ -49,15 +50,15 @@ def targeted_universal(model, images, labels=None, *, target=None, control: RunC
     params = {"eps": eps, "steps": steps, "lr": lr, "batch_size": batch_size, "flip": flip, "blur": blur,
               "crop": crop, "eval_every": eval_every, "seed": seed}
     started = time.perf_counter()
-    x0, labels, targets, probs0 = prepare_inputs(model, images, labels, target)
+    x0, labels, targets, probs0 = clean_inputs(model, images, labels, target)  # x0 stays off the device
     if targets.unique().numel() != 1:
         raise ParameterError("a targeted universal image has one target class for all images")
     goal = int(targets[0])
-    heldout = x0 if heldout is None else heldout.to(x0.device, torch.float32)
-    heldout_clean = model.predict(heldout)[1]  # once: the rates below only classify the perturbed images
+    heldout = x0 if heldout is None else heldout.detach().to(torch.float32)
+    heldout_clean = model.predict(heldout, EVAL_BATCH)[1]  # once: the rates below classify the perturbed images
     options = Augmentations(flip, blur, crop)
     generator = torch.Generator().manual_seed(seed)
-    w = torch.zeros_like(x0[:1], requires_grad=True)
+    w = torch.zeros_like(x0[:1], device=model.device, requires_grad=True)
     optimizer = torch.optim.Adam([w], lr=lr)
     record = _LastSeen(len(x0))
     rates, rate_steps, stopped, done = [], [], False, 0
@@ -66,10 +67,10 @@ def targeted_universal(model, images, labels=None, *, target=None, control: RunC
             if control is not None and control.stop_requested:
                 stopped, done = True, done - 1
                 break
-            chosen = torch.randint(0, len(x0), (min(batch_size, len(x0)),), generator=generator).to(x0.device)
-            shown = clip_straight_through(x0[chosen] + eps * torch.tanh(w))
+            chosen = torch.randint(0, len(x0), (min(batch_size, len(x0)),), generator=generator)
+            shown = clip_straight_through(x0[chosen].to(model.device) + eps * torch.tanh(w))
             logits = model(augment(shown, options, generator) if options.any else shown).float()
-            loss = F.cross_entropy(logits, torch.full((len(chosen),), goal, device=x0.device), reduction="none")
+            loss = F.cross_entropy(logits, torch.full((len(chosen),), goal, device=model.device), reduction="none")
             optimizer.zero_grad(set_to_none=True)
             loss.mean().backward()
             optimizer.step()
@@ -81,8 +82,8 @@ def targeted_universal(model, images, labels=None, *, target=None, control: RunC
                 metrics["target_rate"] = rates[-1]
             yield record.step(done, steps, metrics, _frame(control, done == steps, x0, eps * torch.tanh(w)))
     delta = eps * torch.tanh(w.detach())
-    adversarial = (x0 + delta).clamp(0, 1)
-    probs_after, _ = model.predict(adversarial)
+    adversarial = (x0 + delta.to(x0.device)).clamp(0, 1)
+    probs_after, _ = model.predict(adversarial, EVAL_BATCH)
     extras = {"perturbation": delta.cpu().numpy().astype(np.float32),
               "target_rates": np.asarray(rates, dtype=np.float32),
               "rate_steps": np.asarray(rate_steps, dtype=np.int64)}
@@ -119,7 +120,7 @@ def _frame(control: RunControl | None, final: bool, x0: torch.Tensor, delta: tor
         return None
     watched = control.watched_indices(len(x0))[:8]
     with torch.no_grad():
-        images = (x0[watched] + delta.detach()).clamp(0, 1)
+        images = (x0[watched] + delta.detach().to(x0.device)).clamp(0, 1)
     return Frame(tuple(watched), images.cpu().numpy().copy(), {"perturbation": delta.detach().cpu().numpy().copy()})
 
 

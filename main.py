@@ -319,6 +319,8 @@ def command_gallery(args) -> int:
     total = len(classes) if classes else model.num_classes
     with tqdm(total=total, desc=f"gallery of {model.name}", unit="class", disable=None) as bar:
         def show(progress):
+            if progress.note:  # e.g. damaged class files being computed again
+                tqdm.write(progress.note)
             bar.update(progress.done - bar.n)
             if progress.step is not None:
                 bar.set_postfix({"class": progress.class_index, "step": progress.step.iteration}, refresh=False)

@@ -50,3 +50,8 @@ def test_gallery_command_writes_a_page_and_resumes(tmp_path, digits_npz):  # noq
     assert {name: (out / "classes" / name).stat().st_mtime_ns for name in stamps} == stamps
     bad = cli("gallery", "--images", digits_npz, "--out", out, "--classes", "12")
     assert bad.returncode == 2 and "0..9" in bad.stderr
+    (out / "classes" / "0001.npz").write_bytes(b"truncated")  # a class file damaged since
+    mended = cli(*args)
+    assert mended.returncode == 0, mended.stderr
+    assert "0001.npz" in mended.stdout + mended.stderr  # the user is told which class is computed again
+    assert (out / "classes" / "0001.npz").stat().st_size > 100

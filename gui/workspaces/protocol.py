@@ -14,7 +14,11 @@ from ..session import Session
 @runtime_checkable
 class Workspace(Protocol):
     """A QWidget shown in one of the shell's tabs. `status` and `busy_changed` are Qt signals the shell shows in
-    its status bar while the workspace is the current tab; `title` is the tab's name."""
+    its status bar while the workspace is the current tab; `title` is the tab's name.
+
+    Two signals are optional: `progress(value, maximum, format)` drives the status bar's progress bar (without
+    it the shell shows a busy indicator while the workspace is busy), and `message(text, warning, title)` asks
+    the shell for a dialog."""
 
     title: str
     status: Signal  # (str): a line for the status bar

@@ -93,12 +93,12 @@ def result_with(criterion, labels, after) -> AttackResult:
                         torch.ones(count, dtype=torch.long), 0.0)
 
 
-def test_a_result_keeps_its_target_array_and_reads_a_target_tensor_as_the_targeted_criterion():
+def test_a_result_keeps_its_target_array_and_judges_by_its_criterion():
     labels, after = torch.tensor([0, 1]), torch.tensor([2, 1])
-    given = result_with(torch.tensor([2, 2]), labels, after)  # as the universal attacks build it
-    assert isinstance(given.criterion, TargetedMisclassification) and given.fooled.tolist() == [True, False]
+    given = result_with(TargetedMisclassification(torch.tensor([2, 2])), labels, after)
+    assert given.fooled.tolist() == [True, False]
     assert np.array_equal(given.arrays()["target"], [2, 2])
-    untargeted = result_with(None, labels, after)
+    untargeted = result_with(Misclassification(labels), labels, after)
     assert untargeted.target is None and "target" not in untargeted.arrays()
     assert untargeted.fooled.tolist() == [True, False]
     ranks = result_with(OneOfClasses(torch.tensor([[2, 3], [3, 0]])), labels, after)

@@ -17,7 +17,7 @@ import torch
 
 from ..core import Frame, Param, ParameterError, RunControl, run_to_end  # noqa: F401  (re-exported for callers of attacks)
 from ..models import LoadedModel
-from .criteria import Criterion, concat_criteria, criterion_for
+from .criteria import Criterion, concat_criteria
 
 GREY_LEVEL = 1 / 255
 BATCH_SIZE = 256  # images per forward pass over a set: bounds the activations' memory, not the results
@@ -114,9 +114,7 @@ class AttackResult:
     original: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
     adversarial: torch.Tensor
     labels: torch.Tensor  # the label attacked away from, per image
-    # What counted as fooled. A target tensor (N,) or None, as the universal attacks give it, is read as the
-    # targeted or the untargeted criterion.
-    criterion: Criterion | torch.Tensor | None
+    criterion: Criterion  # what counted as fooled
     probs_before: torch.Tensor  # (N, classes)
     probs_after: torch.Tensor
     steps_used: torch.Tensor  # (N,) int64
@@ -124,10 +122,6 @@ class AttackResult:
     stopped: bool = False
     history: dict[str, np.ndarray] = field(default_factory=dict)  # per-iteration curves, (iterations, N)
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # attack-specific arrays for OUT.npz
-
-    def __post_init__(self):
-        if not isinstance(self.criterion, Criterion):
-            self.criterion = criterion_for(self.labels, self.criterion)
 
     @property
     def target(self) -> torch.Tensor | None:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ..core.errors import ParameterError
 from .augment import Augmentations, augment
 from ..attacks.base import UNIVERSAL, AttackResult, AttackSpec, Frame, Param, RunControl, Step, register
+from ..attacks.criteria import TargetedMisclassification
 from .batches import EVAL_BATCH, clean_inputs
 
 
@@ -87,7 +88,8 @@ def targeted_universal(model, images, labels=None, *, target=None, control: RunC
     extras = {"perturbation": delta.cpu().numpy().astype(np.float32),
               "target_rates": np.asarray(rates, dtype=np.float32),
               "rate_steps": np.asarray(rate_steps, dtype=np.int64)}
-    return AttackResult("targeted-universal", params, x0.cpu(), adversarial.cpu(), labels.cpu(), targets.cpu(),
+    return AttackResult("targeted-universal", params, x0.cpu(), adversarial.cpu(), labels.cpu(),
+                        TargetedMisclassification(targets.cpu()),
                         probs0.cpu(), probs_after, torch.full((len(x0),), done, dtype=torch.long),
                         time.perf_counter() - started, stopped, {}, extras)
 

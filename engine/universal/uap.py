@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from ..core.errors import ParameterError
 from ..core.run import run_to_end
 from ..attacks.base import UNIVERSAL, AttackResult, AttackSpec, Frame, Param, RunControl, Step, register
+from ..attacks.criteria import Misclassification
 from ..attacks.deepfool import deepfool
 from ..attacks.gradient_sign import project
 from .batches import EVAL_BATCH, clean_inputs
@@ -114,7 +115,7 @@ def universal(model, images, labels=None, *, target=None, control: RunControl | 
               "heldout_fooling_rate": np.float32(fooling_rate(model, evaluated, v, before=evaluated_clean)),
               "noise_fooling_rate": np.float32(noise_fooling_rate(model, evaluated, xi, norm,
                                                                   before=evaluated_clean))}
-    return AttackResult("uap", params, x.cpu(), adversarial.cpu(), labels.cpu(), None, probs0.cpu(), probs_after,
+    return AttackResult("uap", params, x.cpu(), adversarial.cpu(), labels.cpu(), Misclassification(labels.cpu()), probs0.cpu(), probs_after,
                         torch.full((len(x),), len(rates), dtype=torch.long), time.perf_counter() - started,
                         stopped, {}, extras)
 

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QSignalBlocker, Qt, SignalInstance, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
+from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QProgressBar, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from engine.models import DEFAULT_MODEL, LoadedModel, default_device
@@ -17,6 +17,7 @@ from engine.models import DEFAULT_MODEL, LoadedModel, default_device
 from .jobs import wait_for_jobs
 from .model_column import ImagesPanel, ModelPanel
 from .session import Session
+from .widgets.layout import HORIZONTAL, splitter
 from .workspaces.attack import AttackWorkspace
 from .workspaces.playground import PlaygroundWorkspace
 from .workspaces.universal import UniversalWorkspace
@@ -81,13 +82,8 @@ class MainWindow(QMainWindow):
         for title in WORKSPACES:
             self.workspaces.addTab(QWidget(), title)  # an empty tab until the workspace is first opened
         self.workspaces.currentChanged.connect(self._open_workspace)
-        main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(left)
-        main.addWidget(self.workspaces)
-        main.setStretchFactor(1, 1)
-        main.setSizes([LEFT_WIDTH, WORKSPACE_WIDTH])
-        main.setChildrenCollapsible(False)
-        self.setCentralWidget(main)
+        self.setCentralWidget(splitter(HORIZONTAL, (left, self.workspaces), stretch=(0, 1),
+                                       sizes=(LEFT_WIDTH, WORKSPACE_WIDTH)))
 
     def _build_status_bar(self) -> None:
         self.status_label = QLabel("Ready")

@@ -7,8 +7,8 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from engine.core import RunControl
 from engine.core.errors import AdvLensError
@@ -16,6 +16,7 @@ from engine.visualize import save_picture
 
 from ..jobs import JobSlot, steps_of
 from ..session import Session
+from .layout import HORIZONTAL, splitter
 from .output_tab import OutputTab
 
 FRAME_INTERVAL = 0.04  # seconds between the pictures a computation attaches to its steps
@@ -149,13 +150,7 @@ class TabbedWorkspace(QWidget):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.tabs, 1)
         centre_layout.addWidget(self.status_line)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(centre)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([left_width, 1100])
-        splitter.setChildrenCollapsible(False)
-        QVBoxLayout(self).addWidget(splitter)
+        QVBoxLayout(self).addWidget(splitter(HORIZONTAL, (left, centre), stretch=(0, 1), sizes=(left_width, 1100)))
 
     # --- the protocol ----------------------------------------------------------------------------------------
 

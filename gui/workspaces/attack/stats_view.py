@@ -12,11 +12,12 @@ import pyqtgraph.exporters
 from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.attacks import AttackResult
 from engine.experiments import DatasetProgress, DatasetStats
 
+from ...widgets.layout import HORIZONTAL, splitter
 from ...widgets.style import ADVERSARIAL_COLOUR, FOOLED_COLOUR, HELD_COLOUR, MUTED
 from .run_model import DatasetRequest, RunModel, RunRequest
 
@@ -267,13 +268,7 @@ class StatisticsView(QWidget):
                                 "padding: 3px 8px;")
             tiles.addWidget(label, 1)
         self.threshold_label.setToolTip("Drag the dashed line in the histogram to change the threshold")
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.histogram)
-        split.addWidget(self.table)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
-        split.setSizes([440, 400])
-        split.setChildrenCollapsible(False)
+        split = splitter(HORIZONTAL, (self.histogram, self.table), stretch=(1, 1), sizes=(440, 400))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)

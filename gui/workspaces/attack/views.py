@@ -31,6 +31,15 @@ def prediction_text(session: Session, probs: np.ndarray) -> tuple[int, str]:
     return index, f"{session.class_name(index)} &nbsp;{percent(float(probs[index]))}"
 
 
+def follow_the_selected_image(session: Session, run_model: RunModel, refresh, on_frame=None) -> None:
+    """Redraw with `refresh` when the selection, the images or the run change, and on each new frame (with
+    `on_frame` when a view draws frames more cheaply than a full refresh)."""
+    for signal in (session.selection_changed, session.images_changed, run_model.started, run_model.finished,
+                   run_model.cleared):
+        signal.connect(refresh)
+    run_model.framed.connect(on_frame or refresh)
+
+
 class FieldBar(QWidget):
     """Under the workspace: whether to draw a deformation's field, how it is drawn, and saving the view."""
 
@@ -107,12 +116,7 @@ class ImageTriptych(QWidget):
         self._shape: tuple[int, ...] | None = None
         self.natural_class: int | None = None
         self.adversarial_class: int | None = None
-        session.selection_changed.connect(self.refresh)
-        session.images_changed.connect(self.refresh)
-        run_model.started.connect(self.refresh)
-        run_model.finished.connect(self.refresh)
-        run_model.cleared.connect(self.refresh)
-        run_model.framed.connect(self._on_frame)
+        follow_the_selected_image(session, run_model, self.refresh, on_frame=self._on_frame)
         self.refresh()
 
     def fit(self) -> None:
@@ -274,12 +278,7 @@ class ProbabilityBars(pg.PlotWidget):
                 label.setPos(position + offset, 0)
                 plot.addItem(label)
                 self.value_labels.append(label)
-        session.selection_changed.connect(self.refresh)
-        session.images_changed.connect(self.refresh)
-        run_model.started.connect(self.refresh)
-        run_model.finished.connect(self.refresh)
-        run_model.cleared.connect(self.refresh)
-        run_model.framed.connect(self.refresh)
+        follow_the_selected_image(session, run_model, self.refresh)
 
     def values(self) -> tuple[np.ndarray, np.ndarray]:
         """The heights currently drawn (natural, adversarial)."""

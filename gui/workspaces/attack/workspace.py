@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QTabWidget, QWidget
 
 from engine.attacks import AttackResult
 from engine.models import LoadedModel
 
 from ...session import Session, Verdict
+from ...widgets.layout import HORIZONTAL, VERTICAL, splitter
 from .controller import AttackController
 from .panels import AttackPanel, BatchTable
 from .report import RunReport
@@ -54,33 +55,18 @@ class AttackWorkspace(QWidget):
         self.bottom_tabs.setDocumentMode(True)
         self.bottom_tabs.addTab(self.batch_table, "Batch")
         self.bottom_tabs.addTab(self.stats_view, "Statistics")
-        centre = QSplitter(Qt.Orientation.Vertical)
-        centre.addWidget(self.triptych)
-        centre.addWidget(self.bottom_tabs)
-        centre.setStretchFactor(0, 3)
-        centre.setStretchFactor(1, 1)
-        centre.setSizes([370, 430])
+        centre = splitter(VERTICAL, (self.triptych, self.bottom_tabs), stretch=(3, 1), sizes=(370, 430),
+                          collapsible=True)
 
         attack_scroll = QScrollArea()
         attack_scroll.setWidgetResizable(True)
         attack_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         attack_scroll.setWidget(self.attack_panel)
         attack_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(attack_scroll)
-        right.addWidget(self.bars)
-        right.addWidget(self.curves)
-        right.setSizes([420, 195, 245])
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(centre)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 1)
-        splitter.setSizes([1000, RIGHT_WIDTH])
-        splitter.setChildrenCollapsible(False)
+        right = splitter(VERTICAL, (attack_scroll, self.bars, self.curves), sizes=(420, 195, 245), collapsible=True)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter(HORIZONTAL, (centre, right), stretch=(1,), sizes=(1000, RIGHT_WIDTH)))
 
     def _connect(self) -> None:
         session, run_model, controller = self.session, self.run_model, self.controller

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QScrollArea, QSplitter, QTabWidget, QVBoxLayout,
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QScrollArea, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from engine.core import RunControl
@@ -17,6 +17,7 @@ from engine.core.errors import AdvLensError
 from engine.playground import PRESETS, Defense, KindCounts, PlaneAttack, Points, Training, preset, sample_points
 
 from ...jobs import Job, JobSlot, steps_of
+from ...widgets.layout import HORIZONTAL, splitter
 from .controls import PlaygroundControls
 from .export import write_export
 from .linearity_view import LinearityPanel
@@ -84,14 +85,9 @@ class PlaygroundWorkspace(PlaygroundRuns, QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.controls)
         scroll.setMinimumWidth(CONTROLS_WIDTH)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.tabs)
-        splitter.addWidget(scroll)
-        splitter.setStretchFactor(0, 1)
-        splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter(HORIZONTAL, (self.tabs, scroll), stretch=(1,)))
 
     def _connect(self) -> None:
         c, plane = self.controls, self.plane

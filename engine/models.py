@@ -117,7 +117,7 @@ def check_device(device: str) -> str:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ModelError(f"unknown device {device!r}: use cpu or cuda")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError("CUDA was asked for but no CUDA device is available; use --device cpu")
+        raise ModelError("CUDA was asked for but no CUDA device is available; choose the CPU")
     return device
 
 
@@ -328,7 +328,8 @@ def _load_exported(path: Path) -> nn.Module:
 
 def _load_state_dict_file(path: Path, arch: str | None) -> LoadedModel:
     if not arch:
-        raise ModelError(f"{path.name} is a state dict; name its architecture (--arch resnet18, or mnist-cnn)")
+        raise ModelError(f"{path.name} is a state dict; name its architecture (the Architecture field, or --arch "
+                         "on the command line: resnet18, mnist-cnn, ...)")
     state = _read_state_dict(path)
     if arch in BUILTIN_MODELS:
         model = _load_builtin()

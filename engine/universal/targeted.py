@@ -47,7 +47,7 @@ def targeted_universal(model, images, labels=None, *, target=None, control: RunC
     themselves when None) every `eval_every` steps. The result's extras hold `perturbation` (1,C,H,W),
     `target_rates` and the `rate_steps` they were measured at."""
     if target is None:
-        raise ParameterError("a targeted universal image needs a target class (--target)")
+        raise ParameterError("a targeted universal image needs a target class")
     params = {"eps": eps, "steps": steps, "lr": lr, "batch_size": batch_size, "flip": flip, "blur": blur,
               "crop": crop, "eval_every": eval_every, "seed": seed}
     started = time.perf_counter()

@@ -115,7 +115,8 @@ def universal(model, images, labels=None, *, target=None, control: RunControl | 
               "heldout_fooling_rate": np.float32(fooling_rate(model, evaluated, v, before=evaluated_clean)),
               "noise_fooling_rate": np.float32(noise_fooling_rate(model, evaluated, xi, norm,
                                                                   before=evaluated_clean))}
-    return AttackResult("uap", params, x.cpu(), adversarial.cpu(), labels.cpu(), Misclassification(labels.cpu()), probs0.cpu(), probs_after,
+    return AttackResult("uap", params, x.cpu(), adversarial.cpu(), labels.cpu(), Misclassification(labels.cpu()),
+                        probs0.cpu(), probs_after,
                         torch.full((len(x),), len(rates), dtype=torch.long), time.perf_counter() - started,
                         stopped, {}, extras)
 

@@ -29,6 +29,8 @@ def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mnist-cnn", help="built-in or torchvision name (name:random for "
                         "untrained weights), or a TorchScript / .pt2 / state-dict file")
     parser.add_argument("--arch", help="architecture of a state-dict file (e.g. resnet18, mnist-cnn)")
+    parser.add_argument("--trust-model-code", action="store_true",
+                          help="load a .pt2 file even if it holds pickled data that can run code")
     parser.add_argument("--images", required=True, nargs="+", help="image files, folders, .npy/.npz arrays, or "
                         "`samples` (held-out digits / packaged photographs)")
     parser.add_argument("--target", help="target class (index or name); untargeted when absent")
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "deepdream")
     vis.add_argument("--model", default="mnist-cnn", help="as for `run`")
     vis.add_argument("--arch", help="architecture of a state-dict file")
+    vis.add_argument("--trust-model-code", action="store_true",
+                       help="load a .pt2 file even if it holds pickled data that can run code")
     vis.add_argument("--layer", help="layer name as in the network (features.3, layer1.0.conv2): patches, unit, "
                      "deepdream")
     vis.add_argument("--channel", type=int, default=0, help="channel (or unit of a linear layer)")
@@ -83,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "resumable: finished classes are kept in --out and skipped when run again")
     gallery.add_argument("--model", default="mnist-cnn", help="as for `run`")
     gallery.add_argument("--arch", help="architecture of a state-dict file")
+    gallery.add_argument("--trust-model-code", action="store_true",
+                           help="load a .pt2 file even if it holds pickled data that can run code")
     gallery.add_argument("--images", required=True, nargs="+", help="as for `run`: 80%% to learn on, 20%% to "
                          "measure the target rates on")
     gallery.add_argument("--out", required=True, help="folder: classes/*.npz as they finish, then PNGs, "
@@ -201,6 +207,12 @@ def parse_target(text: str | None, class_names) -> int | None:
     return matches[0]
 
 
+def note_program(model) -> None:
+    """Say on stderr that a TorchScript or torch.export file is a program that runs when the model is called."""
+    if model.warning:
+        print(f"note: {model.warning}", file=sys.stderr)
+
+
 def prepare_run(args):
     """The attack, model, parameters, target and images a `run` or `stats` command asks for, validated."""
     from tqdm import tqdm
@@ -218,7 +230,9 @@ def prepare_run(args):
         def show_download(progress):
             bar.total = progress.total or None
             bar.update(progress.done - bar.n)
-        model = load_model(args.model, args.device, args.arch, on_progress=show_download)
+        model = load_model(args.model, args.device, args.arch, on_progress=show_download,
+                           trust_code=args.trust_model_code)
+    note_program(model)
     params = spec.resolve(parse_params(args.param), model.domain)
     target = parse_target(args.target, model.class_names)
     if target is not None and not spec.targeted:
@@ -263,17 +277,19 @@ def attack_with_progress(spec, model, batch, params, target, batch_size, only_co
 
 
 def command_run(args) -> int:
-    import numpy as np
+    from engine.core.files import check_output_dir, check_output_file
+    from engine.export import export_result, save_npz
 
-    from engine.export import export_result
-
+    check_output_file(args.out, "--out")  # before the slow model load and the attack
+    if args.export_dir:
+        check_output_dir(args.export_dir, "--export-dir")
     spec, model, params, target, batch = prepare_run(args)
     started = time.perf_counter()
     stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, only_correct=False)
     result = stats.result
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **result.arrays())
+    save_npz(out, **result.arrays())
     summary = result.summary()
     print(f"{spec.name} on {model.name}: fooled {summary['fooled']}/{summary['images']} "
           f"({summary['fooled_rate']:.1%}), mean Linf {summary['mean_linf']:.4f} "
@@ -306,13 +322,16 @@ def command_gallery(args) -> int:
     from tqdm import tqdm
 
     from engine.attacks import get_attack
+    from engine.core.files import check_output_dir
     from engine.core.run import run_to_end
     from engine.models import load_model
     from engine.universal.gallery import export_gallery, gallery_steps, parse_classes
 
+    check_output_dir(args.out, "--out")  # before the slow model load
     spec = get_attack("targeted-universal")
     spec.resolve(parse_params(args.param), "imagenet")  # validate before the slow model load
-    model = load_model(args.model, args.device, args.arch)
+    model = load_model(args.model, args.device, args.arch, trust_code=args.trust_model_code)
+    note_program(model)
     params = spec.resolve(parse_params(args.param), model.domain)
     classes = parse_classes(args.classes, model.num_classes)
     batch = read_images(args.images, model)
@@ -333,8 +352,10 @@ def command_gallery(args) -> int:
 
 
 def command_stats(args) -> int:
+    from engine.core.files import check_output_dir
     from engine.experiments import export_stats
 
+    check_output_dir(args.out, "--out")  # before the slow model load and the attack
     spec, model, params, target, batch = prepare_run(args)
     stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, only_correct=True)
     files = export_stats(stats, args.out, args.threshold)
@@ -347,15 +368,18 @@ def command_stats(args) -> int:
 def command_visualize(args) -> int:
     from tqdm import tqdm
 
+    from engine.core.files import check_output_dir
     from engine.data import load_images, sample_images
     from engine.models import load_model
     from engine.visualize.report import NEEDS_IMAGES, Request, check_request, write_visualization
 
+    check_output_dir(args.out, "--out")  # before the slow model load
     options = parse_params(args.param)
     if args.k is not None:
         options["k"] = args.k
     check_request(args.kind, args.layer, bool(args.images), options)  # before the model load
-    model = load_model(args.model, args.device, args.arch)
+    model = load_model(args.model, args.device, args.arch, trust_code=args.trust_model_code)
+    note_program(model)
     batch = None
     if args.kind in NEEDS_IMAGES:
         every_digit = args.kind == "patches" and model.domain == "mnist"  # patches want a dataset
@@ -375,6 +399,9 @@ def command_visualize(args) -> int:
 
 
 def command_screenshot(args) -> int:
+    from engine.core.files import check_output_file
+
+    check_output_file(args.out, "screenshot")  # before the window is built and the attack run
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from gui.app import render_screenshot
     render_screenshot(args.out, attack=args.attack, model=args.model, workspace=args.workspace)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .core.files import atomic_path
 from .core.run import run_to_end
 
 MNIST_MEAN = (0.1307,)
@@ -289,13 +290,15 @@ def save_builtin(
 
     weights_path = resources / WEIGHTS_FILENAME
     heldout_path = resources / HELDOUT_FILENAME
-    torch.save(state_dict, weights_path)
-    np.savez_compressed(
-        heldout_path,
-        images=np.asarray(heldout_images_uint8, dtype=np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE),
-        labels=np.asarray(heldout_labels, dtype=np.int64),
-        indices=np.asarray(heldout_indices, dtype=np.int64),
-    )
+    with atomic_path(weights_path) as temporary:  # a reader sees the old weights or the new ones
+        torch.save(state_dict, temporary)
+    with atomic_path(heldout_path) as temporary:
+        np.savez_compressed(
+            temporary,
+            images=np.asarray(heldout_images_uint8, dtype=np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE),
+            labels=np.asarray(heldout_labels, dtype=np.int64),
+            indices=np.asarray(heldout_indices, dtype=np.int64),
+        )
     return weights_path, heldout_path
 
 

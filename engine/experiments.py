@@ -16,6 +16,7 @@ import torch
 from .attacks.base import AttackResult, AttackSpec, RunControl, Step, concat_results
 from .data import ImageBatch
 from .core.errors import AdvLensError, ParameterError
+from .core.files import atomic_open, write_atomically
 from .models import LoadedModel
 
 ADEF_THRESHOLD = 3.0  # pixels: the paper counts a deformation as successful when ||tau||_T <= 3
@@ -147,13 +148,13 @@ def export_stats(stats: DatasetStats, directory: str | Path, threshold: float | 
     directory.mkdir(parents=True, exist_ok=True)
     per_image = directory / "statistics.csv"
     rows = stats.rows()
-    with open(per_image, "w", newline="") as handle:
+    with atomic_open(per_image, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["index"])
         writer.writeheader()
         writer.writerows(rows)
     counts, edges = stats.histogram()
     summary = directory / "summary.json"
-    summary.write_text(json.dumps({"table": stats.table_row(threshold), "params": stats.params,
+    write_atomically(summary, json.dumps({"table": stats.table_row(threshold), "params": stats.params,
                                    "dataset_size": stats.dataset_size,
                                    "histogram": {"counts": counts.tolist(), "edges": edges.tolist(),
                                                  "of": stats.size_name}}, indent=2, default=str))

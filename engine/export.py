@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .attacks.base import AttackResult
 from .core.errors import AdvLensError
+from .core.files import atomic_open, atomic_path, write_atomically
 from .models import LoadedModel
 
 NEGATIVE_RGB = np.array([33, 102, 172], dtype=np.float32)  # ColorBrewer RdBu ends: blue for negative
@@ -53,7 +54,28 @@ def perturbation_rgb(delta_chw: np.ndarray) -> np.ndarray:
 
 
 def save_png(path: Path, pixels: np.ndarray) -> Path:
-    Image.fromarray(pixels).save(path, format="PNG", optimize=False)
+    save_image(path, Image.fromarray(pixels), optimize=False)
+    return path
+
+
+def save_image(path: Path, image: Image.Image, **options) -> Path:
+    """A Pillow image as a PNG, written atomically (a temporary file beside `path`, then the rename)."""
+    with atomic_path(path) as temporary:
+        image.save(temporary, format="PNG", **options)
+    return path
+
+
+def save_npz(path: Path, **arrays) -> Path:
+    """Arrays as a compressed .npz, written atomically."""
+    with atomic_path(path) as temporary:
+        np.savez_compressed(temporary, **arrays)
+    return path
+
+
+def save_npy(path: Path, array) -> Path:
+    """One array as .npy, written atomically."""
+    with atomic_path(path) as temporary:
+        np.save(temporary, array)
     return path
 
 
@@ -157,7 +179,7 @@ def export_result(result: AttackResult, model: LoadedModel, directory: str | Pat
         report.files.append(_write_csv(directory / "metrics.csv", rows))
         report.files.append(_write_json(directory / "metrics.json", result, model, rows))
         npz = directory / "result.npz"
-        np.savez_compressed(npz, **result.arrays(), fooled_after_rounding=still_fooled.numpy())
+        save_npz(npz, **result.arrays(), fooled_after_rounding=still_fooled.numpy())
         report.files.append(npz)
     except OSError as exc:
         raise AdvLensError(f"export to {directory} failed: {exc}")
@@ -218,18 +240,18 @@ def _write_pictures(result: AttackResult, model: LoadedModel, directory: Path, r
                     f"L2 {row['l2']:.3f}"]
         figure = composite_figure(natural, adversarial, title, captions)
         files.append(directory / f"{stem}_figure.png")
-        figure.save(files[-1], format="PNG")
+        save_image(files[-1], figure)
         if "field" in result.extras:  # deformations: the field itself, and drawn over the deformed image
             field = np.asarray(result.extras["field"][i], dtype=np.float32)
             files.append(directory / f"{stem}_field.npy")
-            np.save(files[-1], field)
+            save_npy(files[-1], field)
             files.append(directory / f"{stem}_field.png")
-            field_overlay(adversarial, field).save(files[-1], format="PNG")
+            save_image(files[-1], field_overlay(adversarial, field))
     return files
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -240,5 +262,5 @@ def _write_json(path: Path, result: AttackResult, model: LoadedModel, rows: list
     document = {"model": model.name, "model_source": model.source, "attack": result.attack,
                 "params": result.params, "targeted": result.criterion.targeted, "stopped": result.stopped,
                 "summary": result.summary(), "images": rows}
-    path.write_text(json.dumps(document, indent=2))
+    write_atomically(path, json.dumps(document, indent=2))
     return path

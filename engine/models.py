@@ -7,6 +7,7 @@ Untrusted checkpoints are read with `weights_only=True`, which refuses to run pi
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 import warnings
@@ -19,7 +20,8 @@ import torch
 from torch import nn
 
 from . import builtin_mnist
-from .core.errors import ModelError
+from .core.errors import ModelError, first_line
+from .exported import load_exported
 from .core.run import run_to_end
 
 BUILTIN_MODELS = ("mnist-cnn",)
@@ -90,6 +92,8 @@ class LoadedModel:
     device: str = "cpu"
     resize_size: int | None = None  # shorter side before the centre crop, as torchvision's presets do
     notes: list[str] = field(default_factory=list)
+    # Set for model files that are programs (TorchScript, torch.export): front doors show it when loading.
+    warning: str | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -124,31 +128,65 @@ def check_device(device: str) -> str:
 # --- sources -------------------------------------------------------------------------------------------------
 
 def load_model(spec: str, device: str | None = None, arch: str | None = None,
-               on_progress: Callable[[DownloadProgress], None] | None = None) -> LoadedModel:
+               on_progress: Callable[[DownloadProgress], None] | None = None, *,
+               trust_code: bool = False) -> LoadedModel:
     """Load `spec`: a built-in name, a torchvision name (`resnet18`, or `resnet18:random` for untrained
     weights), or a path to a TorchScript / torch.export / state-dict file (`arch` names the network a state dict
-    belongs to). `on_progress` follows a weights download."""
-    return run_to_end(load_model_steps(spec, device, arch), on_progress)
+    belongs to). `on_progress` follows a weights download. A torch.export file holding pickled data (which can
+    run code when read) is refused unless `trust_code` says the user trusts it."""
+    return run_to_end(load_model_steps(spec, device, arch, trust_code=trust_code), on_progress)
 
 
-def load_model_steps(spec: str, device: str | None = None, arch: str | None = None
-                     ) -> Generator[DownloadProgress, None, LoadedModel]:
+def load_model_steps(spec: str, device: str | None = None, arch: str | None = None, *,
+                     trust_code: bool = False) -> Generator[DownloadProgress, None, LoadedModel]:
     """`load_model` as a step-yielding computation: yields download progress, returns the model."""
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ModelError(f"a model is named by a string or a path, not {type(spec).__name__}")
     device = check_device(device or default_device())
-    spec = spec.strip()
+    spec = os.fspath(spec).strip()
     if not spec:
         raise ModelError("no model given")
     if spec in BUILTIN_MODELS:
         model = _load_builtin()
     elif Path(spec).suffix in MODEL_FILE_SUFFIXES or Path(spec).exists():
-        model = _load_file(Path(spec), arch)
+        model = _load_file(Path(spec), arch, trust_code)
     else:
         name, random_weights = _split_random_suffix(spec)
         model = yield from _load_zoo(name, random_weights)
     _set_eval(model.module)
     for p in model.module.parameters():
         p.requires_grad_(False)  # attacks need gradients of inputs only
+    check_model(model)
     return model.to(device)
+
+
+def check_model(model: LoadedModel) -> None:
+    """The checks made once at load: at least two classes, normalisation matching the channels, finite outputs
+    on a grey probe image. A ModelError says what is wrong."""
+    if model.num_classes < 2:
+        raise ModelError(f"{model.name} has {model.num_classes} output class; a classifier needs at least 2")
+    channels = model.input_shape[0]
+    norm = model.module.normalize
+    for what, values in (("mean", norm.mean), ("std", norm.std)):
+        if values.numel() not in (1, channels):
+            raise ModelError(f"the normalisation {what} of {model.name} has {values.numel()} values but its input "
+                             f"has {channels} channel(s)")
+    if not bool((norm.std != 0).all()):
+        raise ModelError(f"the normalisation std of {model.name} contains 0")
+    try:
+        with torch.no_grad():
+            out = model.module(torch.full((2, *model.input_shape), 0.5))  # the batch size probes use
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{model.name} fails on a {'x'.join(map(str, model.input_shape))} probe image: "
+                         f"{first_line(exc)}")
+    if out.dim() != 2 or tuple(out.shape) != (2, model.num_classes):
+        raise ModelError(f"{model.name} returns outputs of shape {tuple(out.shape)} for two images; expected "
+                         f"(2, {model.num_classes})")
+    if not bool(torch.isfinite(out).all()):
+        raise ModelError(f"{model.name} returns non-finite outputs (NaN or inf) on a grey probe image; its "
+                         "weights or its normalisation are broken")
 
 
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".jit", ".bin", ".ckpt")
@@ -259,7 +297,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and format errors all mean "not a checkpoint we can read"
-        raise ModelError(f"{path.name} is not a readable PyTorch checkpoint: {_first_line(exc)}")
+        raise ModelError(f"{path.name} is not a readable PyTorch checkpoint: {first_line(exc)}")
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
@@ -281,24 +319,24 @@ def _load_state_into(net: nn.Module, state: Mapping[str, torch.Tensor], arch: st
     net.load_state_dict(state)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 # --- files -----------------------------------------------------------------------------------------------------
 
-def _load_file(path: Path, arch: str | None) -> LoadedModel:
+def _load_file(path: Path, arch: str | None, trust_code: bool = False) -> LoadedModel:
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     if path.suffix == ".pt2":
-        net, source = _load_exported(path), f"torch.export program {path}"
+        net, source = load_exported(path, trust_code), f"torch.export program {path}"
+        kind = "a torch.export program"
     elif _is_torchscript(path):
         net, source = _load_torchscript(path), f"TorchScript {path}"
+        kind = "a TorchScript program"
     else:
         return _load_state_dict_file(path, arch)
     _set_eval(net)  # before the shape probe: in train mode it would move BatchNorm's running statistics
-    return _describe_file_model(net, path, source)
+    model = _describe_file_model(net, path, source)
+    model.warning = (f"{path.name} is {kind}: its code runs each time the model is called. Use only model files "
+                     "from sources you trust")
+    return model
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -315,15 +353,7 @@ def _load_torchscript(path: Path) -> nn.Module:
             warnings.simplefilter("ignore", FutureWarning)
             return torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
-        raise ModelError(f"{path.name} is not a loadable TorchScript model: {_first_line(exc)}")
-
-
-def _load_exported(path: Path) -> nn.Module:
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:
-        raise ModelError(f"{path.name} is not a loadable torch.export program: {_first_line(exc)}")
-    return program.module()
+        raise ModelError(f"{path.name} is not a loadable TorchScript model: {first_line(exc)}")
 
 
 def _load_state_dict_file(path: Path, arch: str | None) -> LoadedModel:
@@ -374,6 +404,13 @@ def _describe_file_model(net: nn.Module, path: Path, source: str) -> LoadedModel
     imagenet_like = channels == 3 and shape[1] >= 160
     mean = meta.get("mean", IMAGENET_MEAN if imagenet_like else (0.0,) * channels)
     std = meta.get("std", IMAGENET_STD if imagenet_like else (1.0,) * channels)
+    for what, values in (("mean", mean), ("std", std)):
+        if (not isinstance(values, (list, tuple)) or not all(isinstance(v, (int, float)) for v in values)
+                or len(values) != channels):
+            raise ModelError(f"{sidecar.name} gives a {what} of {values!r}, but the model's input has {channels} "
+                             f"channel(s): give {channels} number(s)")
+        if what == "std" and any(v <= 0 for v in values):
+            raise ModelError(f"{sidecar.name} gives a std of {values!r}; every value must be above 0")
     names = tuple(meta.get("class_names") or _default_names(num_classes))
     if len(names) != num_classes:
         raise ModelError(f"{sidecar.name} lists {len(names)} class names but the model has {num_classes} outputs")

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.attacks import get_attack
 from engine.core.errors import AdvLensError
+from engine.core.files import atomic_path
 
 from .shell import MainWindow
 
@@ -99,7 +100,8 @@ def render_screenshot(path: str | Path, attack: str = "pgd", model: str | None =
                 wait_for(job.done, timeout_s, f"the {workspace} workspace")
         QApplication.processEvents()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(path)):
-            raise AdvLensError(f"could not write the screenshot to {path}")
+        with atomic_path(path) as temporary:  # the suffix is kept: Qt picks the format from it
+            if not window.grab().save(str(temporary)):
+                raise AdvLensError(f"could not write the screenshot to {path}")
     finally:
         window.close()

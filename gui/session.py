@@ -12,6 +12,7 @@ import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
 from engine.data import ImageBatch, heldout_digits, load_images, sample_images
+from engine.core import UntrustedModelError
 from engine.models import DownloadProgress, LoadedModel, load_model_steps
 
 from .jobs import JobSlot, steps_of
@@ -60,6 +61,25 @@ class Verdict:
     fooled: bool
 
 
+@dataclass(frozen=True)
+class Untrusted:
+    """A model file that would run code when loaded, refused until the user says they trust it."""
+
+    reason: str
+    spec: str
+    device: str | None
+    arch: str | None
+
+
+def load_or_refuse(spec: str, device: str | None, arch: str | None, trust_code: bool):
+    """Worker-thread part of loading a model: the model, or `Untrusted` when the file needs the user's trust
+    (a refusal to ask about, not an error to report)."""
+    try:
+        return (yield from load_model_steps(spec, device, arch, trust_code=trust_code))
+    except UntrustedModelError as refusal:
+        return Untrusted(str(refusal), spec, device, arch)
+
+
 @dataclass
 class LoadedImages:
     batch: ImageBatch
@@ -89,6 +109,7 @@ class Session(QObject):
     status = Signal(str)
     warned = Signal(str)  # the job succeeded, but something was left out
     failed = Signal(str)
+    trust_requested = Signal(object)  # Untrusted: ask the user, then `load_model(..., trust_code=True)` if they agree
     attacked_changed = Signal()  # the Attack workspace's published images changed (a run started, ended, cleared)
 
     def __init__(self, sample_count: int = 16, parent: QObject | None = None):
@@ -139,10 +160,12 @@ class Session(QObject):
 
     # --- commands --------------------------------------------------------------------------------------------
 
-    def load_model(self, spec: str, device: str | None = None, arch: str | None = None) -> None:
-        """Load a model, then reload the current images (or the samples) converted for it."""
+    def load_model(self, spec: str, device: str | None = None, arch: str | None = None,
+                   trust_code: bool = False) -> None:
+        """Load a model, then reload the current images (or the samples) converted for it. A file that would run
+        code when loaded is refused with `trust_requested` unless `trust_code` says the user trusts it."""
         self.status.emit(f"Loading model {spec}…")
-        self._start(load_model_steps(spec, device, arch), self._model_loaded)
+        self._start(load_or_refuse(spec, device, arch, trust_code), self._model_loaded)
 
     def load_samples(self) -> None:
         self._load_images([SAMPLES], replace=True)
@@ -205,14 +228,19 @@ class Session(QObject):
             megabytes = f"{step.done / 1e6:.1f}" + (f" of {step.total / 1e6:.1f}" if step.total else "")
             self.status.emit(f"Downloading weights: {megabytes} MB")
 
-    def _model_loaded(self, model: LoadedModel) -> None:
+    def _model_loaded(self, model: LoadedModel | Untrusted) -> None:
+        if isinstance(model, Untrusted):
+            self.status.emit(f"{Path(model.spec).name} was not loaded: it could run code")
+            self.trust_requested.emit(model)
+            return
         self.model = model
         self.batch, self.probs, self.selected = None, None, -1
         self.model_changed.emit(model)
         self.images_changed.emit(True)
         self.selection_changed.emit(-1)
         shape = "x".join(map(str, model.input_shape))
-        self.status.emit(f"Loaded {model.name} ({shape}, {model.num_classes} classes) on {model.device}")
+        note = f"; {model.warning}" if model.warning else ""
+        self.status.emit(f"Loaded {model.name} ({shape}, {model.num_classes} classes) on {model.device}{note}")
         sources = self.sources or [SAMPLES]
         self._then = lambda: self._load_images(sources, replace=True)
 

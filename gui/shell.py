@@ -16,7 +16,7 @@ from engine.models import DEFAULT_MODEL, LoadedModel, default_device
 
 from .jobs import wait_for_jobs
 from .model_column import ImagesPanel, ModelPanel
-from .session import Session
+from .session import Session, Untrusted
 from .widgets.layout import HORIZONTAL, splitter
 from .workspaces.attack import AttackWorkspace
 from .workspaces.playground import PlaygroundWorkspace
@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.session = Session(sample_count, self)
         self.last_message = ""  # the text of the last dialog shown (read by tests)
         self._message_box: QMessageBox | None = None
+        self.trust_question: QMessageBox | None = None  # the open "load a file that can run code?" question
         self.opened_workspaces: dict[str, QWidget] = {}
         self._last_status: dict[str, str] = {}  # per workspace: the last line it showed
         self._last_progress: dict[str, tuple[int, int, str]] = {}  # and the last state of its progress bar
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         session.status.connect(self.show_status)
         session.warned.connect(lambda text: self.show_message(text, QMessageBox.Icon.Warning))
         session.failed.connect(self.show_error)
+        session.trust_requested.connect(self.ask_trust)
 
     # --- workspaces ------------------------------------------------------------------------------------------
 
@@ -223,6 +225,24 @@ class MainWindow(QMainWindow):
 
     def show_status(self, text: str) -> None:
         self.status_label.setText(text)
+
+    def ask_trust(self, refused: Untrusted) -> None:
+        """A model file that could run code: load it only if the user says so (a non-blocking question)."""
+        self.last_message = refused.reason
+        box = QMessageBox(QMessageBox.Icon.Warning, "AdvLens: this model file can run code",
+                          f"{refused.reason}\n\nLoad it anyway? Only do so if you trust where the file came from.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button) -> None:
+            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
+                self.session.load_model(refused.spec, refused.device, refused.arch, trust_code=True)
+
+        box.buttonClicked.connect(answered)
+        self.trust_question = box  # tests answer it
+        box.show()
 
     def show_error(self, text: str) -> None:
         self.show_message(text, QMessageBox.Icon.Warning, title="AdvLens: problem")

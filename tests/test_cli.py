@@ -41,6 +41,7 @@ def test_run_writes_the_npz_contract(tmp_path, digits_npz, model_files, which):
                "--export-dir", tmp_path / "export")
     assert done.returncode == 0, done.stderr
     assert "fooled" in done.stdout and "mean L2" in done.stdout
+    assert "program" in done.stderr  # the user is told the file's code runs when the model is called
     with np.load(out) as arrays:
         assert arrays["original"].shape == arrays["adversarial"].shape == (8, 1, 28, 28)
         assert arrays["original"].dtype == arrays["adversarial"].dtype == np.float32
@@ -99,3 +100,55 @@ def test_adef_run_adds_the_field_and_stats_print_the_papers_table(tmp_path, digi
     assert done.returncode == 0, done.stderr
     assert "success=1.0" in done.stdout and "average_iterations=" in done.stdout
     assert (tmp_path / "stats" / "statistics.csv").exists()
+
+
+def bad_outputs(tmp_path):
+    """--out values no run could write: a folder where a file is expected, a path under a regular file (which
+    fails for root too), and for folder outputs a regular file."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a folder")
+    return plain
+
+
+@pytest.mark.parametrize("command,out,expected", [
+    ("run", "{tmp}", "is a folder, but a file is expected"),
+    ("run", "{plain}/out.npz", "plain.txt is a file, not a folder"),
+    ("run", "{plain}/deeper/out.npz", "plain.txt is a file, not a folder"),
+    ("stats", "{plain}", "is a file, but a folder is expected"),
+    ("stats", "{plain}/stats", "plain.txt is a file, not a folder"),
+    ("visualize", "{plain}/vis", "plain.txt is a file, not a folder"),
+    ("gallery", "{plain}", "is a file, but a folder is expected"),
+    ("screenshot", "{plain}/shot.png", "plain.txt is a file, not a folder"),
+], ids=["run-folder", "run-under-file", "run-under-file-deeper", "stats-file", "stats-under-file",
+        "visualize-under-file", "gallery-file", "screenshot-under-file"])
+def test_a_bad_output_path_is_refused_before_the_model_loads(tmp_path, command, out, expected):
+    plain = bad_outputs(tmp_path)
+    out = out.format(tmp=tmp_path, plain=plain)
+    missing_model = tmp_path / "no-such-model.pt"  # would fail the load, so the path must be checked first
+    args = {"run": ["run", "pgd", "--model", missing_model, "--images", "samples", "--out", out],
+            "stats": ["stats", "pgd", "--model", missing_model, "--images", "samples", "--out", out],
+            "visualize": ["visualize", "saliency", "--model", missing_model, "--images", "samples", "--out", out],
+            "gallery": ["gallery", "--model", missing_model, "--images", "samples", "--out", out],
+            "screenshot": ["screenshot", out, "--model", missing_model]}[command]
+    done = cli(*args, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and expected in lines[0] and "no-such-model" not in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and plain.read_text() == "not a folder"
+
+
+def test_run_export_dir_is_checked_before_the_model_loads(tmp_path):
+    plain = bad_outputs(tmp_path)
+    done = cli("run", "pgd", "--model", tmp_path / "no-such-model.pt", "--images", "samples",
+               "--out", tmp_path / "out.npz", "--export-dir", plain / "export", timeout=120)
+    assert done.returncode == 2 and "--export-dir" in done.stderr and "plain.txt is a file" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.npz").exists()
+
+
+def test_run_replaces_an_existing_out_atomically(tmp_path, digits_npz):
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"previous")
+    done = cli("run", "fgsm", "--model", "mnist-cnn", "--images", digits_npz, "--out", out, "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert set(np.load(out).files) >= {"adversarial", "original"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]  # no temporary file left

@@ -41,8 +41,8 @@ def test_rounding_that_undoes_an_attack_is_reported(tmp_path, mnist_model, corre
     images, labels = correct_digits[0][:2], correct_digits[1][:2]
     probs_before, _ = mnist_model.predict(images)
     claimed_after = torch.roll(probs_before, 1, dims=1)  # as if a sub-grey-level change had flipped both
-    result = AttackResult("pgd", {"eps": 0.001}, images, images + 0.1 / 255, labels, Misclassification(labels), probs_before,
-                          claimed_after, torch.ones(2, dtype=torch.long), 0.0)
+    result = AttackResult("pgd", {"eps": 0.001}, images, images + 0.1 / 255, labels, Misclassification(labels),
+                          probs_before, claimed_after, torch.ones(2, dtype=torch.long), 0.0)
     report = export_result(result, mnist_model, tmp_path)
     assert report.rounding_undone == [0, 1]
     assert "rounding to 8 bits undid the attack on 2" in report.message()

@@ -340,6 +340,30 @@ def test_a_file_that_is_not_a_model_shows_a_message_and_keeps_the_model(qtbot, w
     assert window.session.model is model and window.session.batch is not None
 
 
+def test_a_model_file_that_could_run_code_is_loaded_only_after_the_user_agrees(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from test_model_safety import _pickled_weight_pt2
+
+    marker = tmp_path / "ran"
+    evil = _pickled_weight_pt2(tmp_path, marker)
+    model = window.session.model
+    with qtbot.waitSignal(window.session.trust_requested, timeout=LOAD_TIMEOUT_MS):
+        window.session.load_model(str(evil), "cpu")
+    qtbot.waitUntil(lambda: not window.session.busy, timeout=LOAD_TIMEOUT_MS)
+    assert not marker.exists() and window.session.model is model
+    question = window.trust_question
+    assert question is not None and "could run code" in question.text()
+    question.button(QMessageBox.StandardButton.No).click()
+    assert not marker.exists() and not window.session.busy
+    with qtbot.waitSignal(window.session.trust_requested, timeout=LOAD_TIMEOUT_MS) as asked:
+        window.session.load_model(str(evil), "cpu")
+    qtbot.waitUntil(lambda: window.trust_question is not question, timeout=LOAD_TIMEOUT_MS)
+    window.trust_question.button(QMessageBox.StandardButton.Yes).click()  # the user trusts the file: torch reads it
+    qtbot.waitUntil(lambda: marker.exists() and not window.session.busy, timeout=LOAD_TIMEOUT_MS)
+    assert asked.args[0].spec == str(evil)
+
+
 def test_the_status_bar_follows_the_current_workspace(qtbot, window):
     start_long_run(qtbot, window)
     window.show_workspace("Playground")

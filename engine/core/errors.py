@@ -9,9 +9,19 @@ class ModelError(AdvLensError):
     """A model could not be loaded or does not behave like a classifier."""
 
 
+class UntrustedModelError(ModelError):
+    """A model file would run code when loaded: it is loaded only when the user says they trust it."""
+
+
 class ImageError(AdvLensError):
     """Images could not be read or converted to what the model expects."""
 
 
 class ParameterError(AdvLensError):
     """An attack parameter is missing, malformed or outside its range."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none), for one-line error reports."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

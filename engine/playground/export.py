@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.files import atomic_open
 from .attacks import KindCounts, PlaneAttack
 from .regions import NEITHER, Points, Regions
 
@@ -41,7 +42,7 @@ def write_points_csv(path: str | Path, points: Points, regions: Regions, attack:
     path = Path(path)
     rows = point_rows(points, regions, attack)
     fields = list(rows[-1]) if rows else ["index", "pixel1", "pixel2", "label", "true_region"]
-    with path.open("w", newline="") as handle:
+    with atomic_open(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
@@ -52,7 +53,7 @@ def write_counts_csv(path: str | Path, counts: dict[str, KindCounts]) -> Path:
     """One row per named set of counts ("attack all", "before defense", "after defense")."""
     path = Path(path)
     fields = ["run"] + list(KindCounts(0, 0, 0, 0, 0, 0).as_dict())
-    with path.open("w", newline="") as handle:
+    with atomic_open(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for run, numbers in counts.items():

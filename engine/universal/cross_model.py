@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw
 from ..attacks.base import RunControl, Step
 from .uap import fooling_rate, universal
 from ..core.errors import ParameterError
-from ..export import _font
+from ..core.files import atomic_open
+from ..export import _font, save_image
 from ..core.run import relay
 from ..models import LoadedModel
 
@@ -71,12 +72,12 @@ def export_table(table: CrossModelTable, directory: str | Path) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     csv_path = directory / "cross_model.csv"
-    with open(csv_path, "w", newline="") as handle:
+    with atomic_open(csv_path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["computed on", *table.names])
         writer.writeheader()
         writer.writerows(table.rows())
     png_path = directory / "cross_model.png"
-    table_picture(table).save(png_path, format="PNG")
+    save_image(png_path, table_picture(table))
     return [csv_path, png_path]
 
 

@@ -10,7 +10,6 @@ import csv
 import html
 import json
 import math
-import os
 import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from PIL import Image, ImageDraw
 from ..attacks.base import RunControl, Step
 from .targeted import targeted_universal
 from ..core.errors import ParameterError
-from ..export import _font, perturbation_rgb, save_png, to_uint8
+from ..core.files import atomic_open, write_atomically
+from ..export import _font, perturbation_rgb, save_image, save_npz, save_png, to_uint8
 from ..core.run import relay
 from ..models import LoadedModel
 
@@ -64,7 +64,7 @@ class GalleryContents:
     damaged: tuple[str, ...] = ()
 
 
-CLASS_FILE = re.compile(r"(\d{4,})\.npz")  # NNNN.npz; never NNNN.partial.npz, the leftover of a write cut short
+CLASS_FILE = re.compile(r"(\d{4,})\.npz")  # NNNN.npz; never .NNNN.npz.*.tmp.npz, the leftover of a write cut short
 ENTRY_KEYS = ("class_index", "class_name", "target_rate", "perturbation", "rates")
 
 
@@ -89,9 +89,7 @@ class GalleryFolder:
                 raise ParameterError(f"{self.directory} holds a gallery made with other settings ({recorded}); "
                                      "choose a new folder or delete it")
         else:
-            partial = self.settings_path.with_suffix(".partial.json")
-            partial.write_text(json.dumps(settings, indent=2))
-            os.replace(partial, self.settings_path)
+            write_atomically(self.settings_path, json.dumps(settings, indent=2))
 
     def read(self, input_shape: Sequence[int] | None = None) -> GalleryContents:
         """Every class file that reads back whole (and holds a perturbation of `input_shape`, when given)."""
@@ -120,10 +118,8 @@ class GalleryFolder:
     def save(self, entry: GalleryEntry) -> Path:
         """Write through a temporary file and rename, so an interrupted write never leaves half a class."""
         path = self.classes_dir / f"{entry.class_index:04d}.npz"
-        partial = path.with_suffix(".partial.npz")
-        np.savez_compressed(partial, class_index=entry.class_index, class_name=entry.class_name,
-                            target_rate=entry.target_rate, perturbation=entry.perturbation, rates=entry.rates)
-        os.replace(partial, path)
+        save_npz(path, class_index=entry.class_index, class_name=entry.class_name, target_rate=entry.target_rate,
+                 perturbation=entry.perturbation, rates=entry.rates)
         return path
 
 
@@ -247,7 +243,7 @@ def _enlarged(pixels: np.ndarray) -> np.ndarray:
 
 
 def _write_rates_csv(path: Path, entries: Sequence[GalleryEntry]) -> Path:
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["class_index", "class_name", "target_rate", "max_abs_perturbation"])
         for entry in entries:
@@ -272,7 +268,7 @@ def _write_contact_sheet(path: Path, entries: Sequence[GalleryEntry], columns: i
         name = entry.class_name if len(entry.class_name) <= 22 else entry.class_name[:21] + "…"
         draw.text((left, top + TILE_SIDE + 2), f"{entry.class_index}: {name}", fill="black", font=font)
         draw.text((left, top + TILE_SIDE + 17), f"target rate {entry.target_rate:.0%}", fill="dimgray", font=font)
-    sheet.save(path, format="PNG")
+    save_image(path, sheet)
     return path
 
 
@@ -300,5 +296,5 @@ Rates: <a href="target_rates.csv">target_rates.csv</a>; all at once: <a href="co
 {chr(10).join(figures)}
 </body></html>
 """
-    path.write_text(page, encoding="utf-8")
+    write_atomically(path, page)
     return path

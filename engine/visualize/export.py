@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
-from ..export import save_png, to_uint8
+from ..export import save_npy, save_png, to_uint8
 
 MIN_PNG_SIDE = 224  # smaller pictures are enlarged by a whole factor up to this size
 
@@ -22,7 +22,7 @@ def save_picture(directory: str | Path, stem: str, picture_chw) -> list[Path]:
                          dtype=np.float32)
     factor = max(1, MIN_PNG_SIDE // max(picture.shape[1:]))
     enlarged = picture.repeat(factor, axis=1).repeat(factor, axis=2)
-    np.save(directory / f"{stem}.npy", picture)
+    save_npy(directory / f"{stem}.npy", picture)
     return [save_png(directory / f"{stem}.png", to_uint8(enlarged)), directory / f"{stem}.npy"]
 
 

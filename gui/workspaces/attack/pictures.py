@@ -2,12 +2,13 @@
 thread encodes and writes them, so that no file is written in the GUI thread."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from PySide6.QtGui import QImage
+
+from engine.core.files import atomic_path
 
 
 def qimage_pixels(image: QImage) -> np.ndarray:
@@ -20,10 +21,6 @@ def qimage_pixels(image: QImage) -> np.ndarray:
 def write_png(pixels: np.ndarray, path: Path) -> Path:
     """Worker-thread part: the pixels as a PNG, written under a temporary name and renamed, so that a reader
     sees the old file or the new one."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        Image.fromarray(pixels, "RGBA").save(partial, "PNG")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_path(path) as temporary:
+        Image.fromarray(pixels, "RGBA").save(temporary, "PNG")
     return path

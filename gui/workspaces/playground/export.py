@@ -3,11 +3,11 @@ points with the current attack and the counts of each kind, each file written to
 so that a reader sees the old file or the new one."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.core.errors import AdvLensError
+from engine.core.files import atomic_path
 from engine.playground import KindCounts, PlaneAttack, Points, Regions, write_counts_csv, write_points_csv
 
 from ...jobs import describe_error
@@ -15,12 +15,8 @@ from ...jobs import describe_error
 
 def atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """`write(temporary)` beside `path`, then the rename; the temporary file is removed when writing fails."""
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_path(path) as temporary:
         write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

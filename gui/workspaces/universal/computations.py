@@ -12,7 +12,8 @@ import torch
 import engine.universal  # noqa: F401  (registers the universal attacks)
 from engine.attacks import get_attack
 from engine.core import RunControl
-from engine.export import perturbation_rgb
+from engine.core.files import atomic_open
+from engine.export import perturbation_rgb, save_npy
 from engine.models import LoadedModel, load_model
 from engine.universal.cross_model import cross_model_table
 from engine.universal.gallery import GalleryProgress, gallery_steps, read_gallery, split_heldout
@@ -88,7 +89,7 @@ def class_examples(model: LoadedModel, images: torch.Tensor, delta: np.ndarray) 
 
 
 def write_rows(path: Path, header: list[str], rows) -> Path:
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
@@ -99,7 +100,7 @@ def export_perturbation(directory: Path, stem: str, perturbation: np.ndarray) ->
     """The amplified picture (PNG and .npy of it) and the perturbation itself, as given, as `stem.npy`."""
     first = np.asarray(perturbation).reshape(-1, *perturbation.shape[-3:])[0]
     files = save_picture(directory, f"{stem}_amplified", perturbation_picture(first).transpose(2, 0, 1) / 255.0)
-    np.save(directory / f"{stem}.npy", perturbation)
+    save_npy(directory / f"{stem}.npy", perturbation)
     return files + [directory / f"{stem}.npy"]
 
 

@@ -107,6 +107,7 @@ class TabbedWorkspace(QWidget):
 
     @property
     def outputs(self) -> tuple[OutputTab, ...]:
+        """The workspace's output tabs (abstract: each workspace lists its own)."""
         raise NotImplementedError
 
     def attach(self) -> None:
@@ -175,6 +176,7 @@ class TabbedWorkspace(QWidget):
         return self.export_tab(self.tabs.currentWidget(), directory)
 
     def showcase(self):
+        """The protocol's showcase (abstract: each workspace starts its own representative run)."""
         raise NotImplementedError
 
     # --- running ---------------------------------------------------------------------------------------------

@@ -16,11 +16,12 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import builtin_mnist
-from .core.errors import ModelError, first_line
+from .core.errors import ModelError, ParameterError, first_line
 from .exported import load_exported
 from .core.run import run_to_end
 
@@ -108,6 +109,35 @@ class LoadedModel:
         self.device = device
         return self
 
+    def pixel_batch(self, images, single_allowed: bool = False) -> torch.Tensor:
+        """`images` checked as input for this model: a tensor (or NumPy array) N x C x H x W of the model's
+        input shape, floating point, finite, in pixel space [0, 1]; ParameterError saying what is wrong
+        otherwise. Returned detached, as float32, where it was. With `single_allowed` one C x H x W image is
+        taken as a batch of one."""
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(images)
+        if not isinstance(images, torch.Tensor):
+            raise ParameterError(f"images must be a tensor N x {_shape_text(self.input_shape)} in [0, 1], not "
+                                 f"{type(images).__name__} (engine.data.load_images reads files)")
+        if single_allowed and images.dim() == 3:
+            images = images[None]
+        if images.dim() != 4 or tuple(images.shape[1:]) != tuple(self.input_shape):
+            raise ParameterError(f"images must have shape N x {_shape_text(self.input_shape)}, "
+                                 f"got {tuple(images.shape)}")
+        if len(images) == 0:
+            raise ParameterError("no images given")
+        if not images.is_floating_point():
+            raise ParameterError(f"images must be floating point in [0, 1], not {images.dtype} (divide 8-bit "
+                                 "pixels by 255)")
+        images = images.detach().to(dtype=torch.float32)
+        low, high = torch.aminmax(images)
+        if not (torch.isfinite(low) and torch.isfinite(high)):
+            raise ParameterError("images hold NaN or infinite values")
+        if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
+            raise ParameterError(f"images must be pixels in [0, 1] (the model normalises them itself), found "
+                                 f"values in [{float(low):.3g}, {float(high):.3g}]")
+        return images
+
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities (N, classes) and predicted labels (N,) on the CPU, batched to bound memory."""
@@ -115,6 +145,13 @@ class LoadedModel:
                  for chunk in images.split(batch_size)]
         p = torch.cat(probs) if probs else torch.empty(0, self.num_classes)
         return p, p.argmax(dim=1)
+
+
+PIXEL_TOLERANCE = 1e-5  # float noise of a resize or a sum is not a user's mistake
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape))
 
 
 def check_device(device: str) -> str:
@@ -322,8 +359,10 @@ def _load_state_into(net: nn.Module, state: Mapping[str, torch.Tensor], arch: st
 # --- files -----------------------------------------------------------------------------------------------------
 
 def _load_file(path: Path, arch: str | None, trust_code: bool = False) -> LoadedModel:
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(f"model file not found: {path}")
+    if not path.is_file():  # a folder, FIFO or device: reading it would fail or never end
+        raise ModelError(f"{path} is not a regular file; name a model file")
     if path.suffix == ".pt2":
         net, source = load_exported(path, trust_code), f"torch.export program {path}"
         kind = "a torch.export program"
@@ -357,10 +396,10 @@ def _load_torchscript(path: Path) -> nn.Module:
 
 
 def _load_state_dict_file(path: Path, arch: str | None) -> LoadedModel:
+    state = _read_state_dict(path)  # first: a file that is no checkpoint at all should say so
     if not arch:
         raise ModelError(f"{path.name} is a state dict; name its architecture (the Architecture field, or --arch "
                          "on the command line: resnet18, mnist-cnn, ...)")
-    state = _read_state_dict(path)
     if arch in BUILTIN_MODELS:
         model = _load_builtin()
         _load_state_into(model.module.net, state, arch)

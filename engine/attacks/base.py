@@ -162,7 +162,7 @@ class AttackResult:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The OUT.npz contract: original, adversarial (N,C,H,W float32), pred_before, pred_after (int64),
-        fooled (bool), plus per-image norms, steps and anything the attack adds."""
+        fooled (bool), stopped (a bool scalar), plus per-image norms, steps and anything the attack adds."""
         out = {"original": self.original.numpy().astype(np.float32),
                "adversarial": self.adversarial.numpy().astype(np.float32),
                "pred_before": self.pred_before.numpy().astype(np.int64),
@@ -173,7 +173,8 @@ class AttackResult:
                "probs_after": self.probs_after.numpy().astype(np.float32),
                "linf": self.linf.numpy().astype(np.float32),
                "l2": self.l2.numpy().astype(np.float32),
-               "steps_used": self.steps_used.numpy().astype(np.int64)}
+               "steps_used": self.steps_used.numpy().astype(np.int64),
+               "stopped": np.asarray(self.stopped)}  # True: a stopped run, what it reached
         if self.target is not None:
             out["target"] = self.target.numpy().astype(np.int64)
         out.update(self.extras)
@@ -190,12 +191,7 @@ def prepare_inputs(model: LoadedModel, images: torch.Tensor, labels, target, bat
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Images on the model's device, the labels to attack away from (the clean prediction unless given), the
     per-image target (or None) and the clean probabilities, classified `batch_size` images at a time."""
-    if images.dim() != 4 or tuple(images.shape[1:]) != tuple(model.input_shape):
-        raise ParameterError(f"images must have shape N x {'x'.join(map(str, model.input_shape))}, "
-                             f"got {tuple(images.shape)}")
-    if len(images) == 0:
-        raise ParameterError("no images to attack")
-    x0 = images.detach().to(model.device, torch.float32)
+    x0 = model.pixel_batch(images).to(model.device)
     probs = torch.softmax(logits_in_batches(model, x0, batch_size), dim=1)
     labels = probs.argmax(dim=1) if labels is None else _class_tensor(labels, len(x0), model, "label")
     target = None if target is None else _class_tensor(target, len(x0), model, "target")

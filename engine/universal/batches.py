@@ -17,15 +17,13 @@ def clean_inputs(model, images: torch.Tensor, labels, target
     """`prepare_inputs` one batch at a time: the images as float32 where they are, the labels to attack away
     from (the clean prediction unless given), the per-image target (or None) and the clean probabilities, all
     on the CPU."""
-    images = images.detach()
-    if len(images) == 0:
-        return prepare_inputs(model, images, labels, target)  # its message for an empty set
+    images = model.pixel_batch(images)  # checked once, before it is cut into chunks
     labels, target = _per_image(labels, len(images), "label"), _per_image(target, len(images), "target")
     parts = [prepare_inputs(model, images[chunk], None if labels is None else labels[chunk],
                             None if target is None else target[chunk])
              for chunk in torch.arange(len(images)).split(EVAL_BATCH)]
     targets = None if target is None else torch.cat([part[2].cpu() for part in parts])
-    return (images.to(torch.float32), torch.cat([part[1].cpu() for part in parts]), targets,
+    return (images, torch.cat([part[1].cpu() for part in parts]), targets,
             torch.cat([part[3].cpu() for part in parts]))
 
 

@@ -98,14 +98,8 @@ def class_indices(model: LoadedModel, images: torch.Tensor, target: int | Sequen
 
 
 def check_images(model: LoadedModel, images: torch.Tensor) -> torch.Tensor:
-    if images.dim() == 3:
-        images = images[None]
-    if images.dim() != 4 or tuple(images.shape[1:]) != tuple(model.input_shape):
-        raise ParameterError(f"images must have shape N x {'x'.join(map(str, model.input_shape))}, "
-                             f"got {tuple(images.shape)}")
-    if len(images) == 0:
-        raise ParameterError("no images given")
-    return images.detach().to(model.device, torch.float32)
+    """The images (one, or a batch) checked for `model` and on its device."""
+    return model.pixel_batch(images, single_allowed=True).to(model.device)
 
 
 def gradient_maps(model: LoadedModel, images: torch.Tensor, method: str = SALIENCY,

@@ -55,12 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_attack_arguments(run)
     run.add_argument("--out", required=True, help="output .npz")
     run.add_argument("--export-dir", help="also write PNGs, figures and metrics here")
+    run.add_argument("--no-partial", action="store_true", help="on Ctrl-C or SIGTERM write nothing (by default "
+                     "the run stops after its current step and writes what it reached, marked stopped)")
 
     stats = commands.add_parser("stats", help="attack a dataset's correctly classified images; print the "
                                 "papers' table (accuracy, success, iterations) and write per-image statistics")
     add_attack_arguments(stats)
     stats.add_argument("--out", required=True, help="folder for statistics.csv and summary.json")
     stats.add_argument("--threshold", type=float, help="also report success with size <= this (ADef: 3 px)")
+    stats.add_argument("--no-partial", action="store_true", help="on Ctrl-C or SIGTERM write nothing")
 
     vis = commands.add_parser("visualize", help="what a model learned: filters, maximally activating patches, "
                               "saliency, deconvnet, guided backprop, class models, units, DeepDream")
@@ -260,12 +263,18 @@ def read_images(sources: list[str], model):
     return batch
 
 
-def attack_with_progress(spec, model, batch, params, target, batch_size, only_correct):
+def announce_stop(signal_name: str) -> None:
+    from tqdm import tqdm
+    tqdm.write(f"advlens: {signal_name}: stopping after the current step and writing what was reached "
+               "(send it again to quit at once)", file=sys.stderr)
+
+
+def attack_with_progress(spec, model, batch, params, target, batch_size, only_correct, control=None):
     """The engine's dataset run, with a progress bar over images."""
     from tqdm import tqdm
 
-    from engine.experiments import attack_dataset
     from engine.core.run import run_to_end
+    from engine.experiments import attack_dataset
 
     with tqdm(total=len(batch), desc=f"{spec.name} on {model.name}", unit="img", disable=None) as bar:
         def show(progress):
@@ -273,28 +282,66 @@ def attack_with_progress(spec, model, batch, params, target, batch_size, only_co
             bar.update(progress.done - bar.n)
             if progress.step is not None:
                 bar.set_postfix(iteration=f"{progress.step.iteration}/{progress.step.total}", refresh=False)
-        return run_to_end(attack_dataset(spec, model, batch, params, target, batch_size, only_correct), show)
+        return run_to_end(attack_dataset(spec, model, batch, params, target, batch_size, only_correct, control),
+                          show)
+
+
+def report_stopped(signal_name: str, reached: int, total: int, written: str | None) -> int:
+    """One line for a run ended by a signal; the exit status says it was (128 + signal number)."""
+    from engine.core.signals import exit_status
+
+    what = f"the partial result (marked stopped) is in {written}" if written else "nothing was written (--no-partial)"
+    print(f"advlens: stopped by {signal_name} after {reached} of {total} images; {what}", file=sys.stderr)
+    return exit_status(signal_name)
 
 
 def command_run(args) -> int:
-    from engine.core.files import check_output_dir, check_output_file
-    from engine.export import export_result, save_npz
+    from contextlib import ExitStack
+
+    from engine.core.files import check_output_dir, check_output_file, sole_writer
 
     check_output_file(args.out, "--out")  # before the slow model load and the attack
     if args.export_dir:
         check_output_dir(args.export_dir, "--export-dir")
+    with ExitStack() as outputs:  # a second run writing the same outputs meanwhile fails now, not after its work
+        outputs.enter_context(sole_writer(args.out, "--out"))
+        if args.export_dir:
+            outputs.enter_context(sole_writer(args.export_dir, "--export-dir", folder=True))
+        return run_and_write(args)
+
+
+def run_and_write(args) -> int:
+    from engine.attacks.base import RunControl
+    from engine.core.signals import stop_on_signals
+    from engine.export import export_result, save_npz
+
     spec, model, params, target, batch = prepare_run(args)
     started = time.perf_counter()
-    stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, only_correct=False)
+    control = RunControl(frame_interval=None)
+    with stop_on_signals(control, announce_stop) as received:  # held until written: a signal cannot tear it
+        stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, False, control)
+        result = stats.result
+        if received and args.no_partial:
+            return report_stopped(received[0], len(result.original), len(batch), None)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_npz(out, **result.arrays())
+        print_run_summary(args, spec, model, stats, time.perf_counter() - started)
+        if args.export_dir:
+            report = export_result(result, model, args.export_dir, batch.names)
+            print(report.message())
+    if received:
+        return report_stopped(received[0], len(result.original), len(batch), args.out)
+    return 0
+
+
+def print_run_summary(args, spec, model, stats, seconds: float) -> None:
     result = stats.result
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_npz(out, **result.arrays())
     summary = result.summary()
     print(f"{spec.name} on {model.name}: fooled {summary['fooled']}/{summary['images']} "
           f"({summary['fooled_rate']:.1%}), mean Linf {summary['mean_linf']:.4f} "
           f"({summary['mean_linf'] * 255:.2f}/255), mean L2 {summary['mean_l2']:.4f}, "
-          f"{time.perf_counter() - started:.1f} s -> {out}")
+          f"{seconds:.1f} s -> {args.out}")
     if "fooling_rates" in result.extras:
         report_universal(result)
     if "target_rates" in result.extras and len(result.extras["target_rates"]):
@@ -304,10 +351,6 @@ def command_run(args) -> int:
     if "field_norm" in result.extras:
         print(f"deformations: mean ||tau||_T {stats.sizes.mean():.3f} px, fooled with ||tau||_T <= 3: "
               f"{stats.success_under(3.0):.1%}, mean iterations {stats.mean_iterations:.2f}")
-    if args.export_dir:
-        report = export_result(result, model, args.export_dir, batch.names)
-        print(report.message())
-    return 0
 
 
 def report_universal(result) -> None:
@@ -322,12 +365,14 @@ def command_gallery(args) -> int:
     from tqdm import tqdm
 
     from engine.attacks import get_attack
+    from engine.attacks.base import RunControl
     from engine.core.files import check_output_dir
     from engine.core.run import run_to_end
+    from engine.core.signals import exit_status, stop_on_signals
     from engine.models import load_model
     from engine.universal.gallery import export_gallery, gallery_steps, parse_classes
 
-    check_output_dir(args.out, "--out")  # before the slow model load
+    check_output_dir(args.out, "--out")  # before the slow model load (the folder is shared: see gallery_steps)
     spec = get_attack("targeted-universal")
     spec.resolve(parse_params(args.param), "imagenet")  # validate before the slow model load
     model = load_model(args.model, args.device, args.arch, trust_code=args.trust_model_code)
@@ -336,48 +381,78 @@ def command_gallery(args) -> int:
     classes = parse_classes(args.classes, model.num_classes)
     batch = read_images(args.images, model)
     total = len(classes) if classes else model.num_classes
-    with tqdm(total=total, desc=f"gallery of {model.name}", unit="class", disable=None) as bar:
+    control = RunControl(frame_interval=None)
+    with tqdm(total=total, desc=f"gallery of {model.name}", unit="class", disable=None) as bar, \
+            stop_on_signals(control, announce_stop) as received:
         def show(progress):
-            if progress.note:  # e.g. damaged class files being computed again
+            if progress.note:  # damaged class files computed again, another gallery on the same folder, ...
                 tqdm.write(progress.note)
             bar.update(progress.done - bar.n)
             if progress.step is not None:
                 bar.set_postfix({"class": progress.class_index, "step": progress.step.iteration}, refresh=False)
-        entries = run_to_end(gallery_steps(model, batch.images, args.out, classes, params), show)
-    files = export_gallery(entries, args.out, example=batch.images[0].numpy())
+        entries = run_to_end(gallery_steps(model, batch.images, args.out, classes, params, control), show)
+        files = export_gallery(entries, args.out, example=batch.images[0].numpy())
     rates = [entry.target_rate for entry in entries.values()]
     print(f"{len(entries)} classes, mean target rate {sum(rates) / max(1, len(rates)):.1%}; wrote {len(files)} "
           f"files, open {Path(args.out) / 'index.html'}")
+    if received:
+        print(f"advlens: stopped by {received[0]}: {len(entries)} of {total} classes are finished and kept; run "
+              "the same command again to compute the rest", file=sys.stderr)
+        return exit_status(received[0])
     return 0
 
 
 def command_stats(args) -> int:
-    from engine.core.files import check_output_dir
-    from engine.experiments import export_stats
+    from engine.core.errors import ParameterError
+    from engine.core.files import check_output_dir, sole_writer
 
     check_output_dir(args.out, "--out")  # before the slow model load and the attack
+    if args.threshold is not None and not args.threshold >= 0:
+        raise ParameterError(f"--threshold must be a size of at least 0, not {args.threshold}")
+    with sole_writer(args.out, "--out", folder=True):
+        return stats_and_write(args)
+
+
+def stats_and_write(args) -> int:
+    from engine.attacks.base import RunControl
+    from engine.core.signals import stop_on_signals
+    from engine.experiments import export_stats
+
     spec, model, params, target, batch = prepare_run(args)
-    stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, only_correct=True)
-    files = export_stats(stats, args.out, args.threshold)
+    control = RunControl(frame_interval=None)
+    with stop_on_signals(control, announce_stop) as received:
+        stats = attack_with_progress(spec, model, batch, params, target, args.batch_size, True, control)
+        if received and args.no_partial:
+            return report_stopped(received[0], len(stats.fooled), len(batch), None)
+        files = export_stats(stats, args.out, args.threshold)
     row = stats.table_row(args.threshold)
     print("  ".join(f"{key}={value}" for key, value in row.items()))
     print(f"wrote {', '.join(str(f) for f in files)}")
+    if received:
+        return report_stopped(received[0], len(stats.fooled), len(batch), args.out)
     return 0
 
 
 def command_visualize(args) -> int:
-    from tqdm import tqdm
-
-    from engine.core.files import check_output_dir
-    from engine.data import load_images, sample_images
-    from engine.models import load_model
-    from engine.visualize.report import NEEDS_IMAGES, Request, check_request, write_visualization
+    from engine.core.files import check_output_dir, sole_writer
+    from engine.visualize.report import check_request
 
     check_output_dir(args.out, "--out")  # before the slow model load
     options = parse_params(args.param)
     if args.k is not None:
         options["k"] = args.k
     check_request(args.kind, args.layer, bool(args.images), options)  # before the model load
+    with sole_writer(args.out, "--out", folder=True):
+        return visualize_and_write(args, options)
+
+
+def visualize_and_write(args, options) -> int:
+    from tqdm import tqdm
+
+    from engine.data import load_images, sample_images
+    from engine.models import load_model
+    from engine.visualize.report import NEEDS_IMAGES, Request, write_visualization
+
     model = load_model(args.model, args.device, args.arch, trust_code=args.trust_model_code)
     note_program(model)
     batch = None

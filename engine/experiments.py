@@ -154,8 +154,9 @@ def export_stats(stats: DatasetStats, directory: str | Path, threshold: float | 
         writer.writerows(rows)
     counts, edges = stats.histogram()
     summary = directory / "summary.json"
+    stopped = bool(stats.result is not None and stats.result.stopped)
     write_atomically(summary, json.dumps({"table": stats.table_row(threshold), "params": stats.params,
-                                   "dataset_size": stats.dataset_size,
+                                   "dataset_size": stats.dataset_size, "stopped": stopped,
                                    "histogram": {"counts": counts.tolist(), "edges": edges.tolist(),
                                                  "of": stats.size_name}}, indent=2, default=str))
     return [per_image, summary]

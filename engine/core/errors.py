@@ -21,6 +21,10 @@ class ParameterError(AdvLensError):
     """An attack parameter is missing, malformed or outside its range."""
 
 
+class OutputBusyError(AdvLensError):
+    """Another AdvLens run is writing the same output right now."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (its type when it has none), for one-line error reports."""
     text = str(error).strip().splitlines()

@@ -4,15 +4,21 @@ never a torn one; the temporary file is removed on any error. And the checks tha
 made before the work starts."""
 from __future__ import annotations
 
+import glob
 import os
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from .errors import ParameterError
+from filelock import FileLock, Timeout
 
-TEMPORARY_MARK = ".tmp"  # in every temporary name: ".NAME.<random>.tmp.SUFFIX"
+from .errors import OutputBusyError, ParameterError
+
+TEMPORARY_MARK = ".tmp"  # in every temporary name: ".NAME.<writer's pid>.<random>.tmp.SUFFIX"
+STALE_AFTER = 24 * 3600  # seconds: where a writer's pid cannot be checked (Windows), older leftovers are stale
 
 
 def _umask() -> int:
@@ -30,6 +36,33 @@ def is_temporary(path: str | Path) -> bool:
     return name.startswith(".") and TEMPORARY_MARK in name
 
 
+def _writer_alive(pid: int, temporary: Path) -> bool:
+    if sys.platform == "win32":  # os.kill(pid, 0) would send Ctrl-C there; judge by age instead
+        return time.time() - temporary.stat().st_mtime < STALE_AFTER
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Delete the temporaries of `target` left by writers that were killed (SIGKILL, power loss) before they
+    could clean up: those whose writer process no longer runs. Returns what was removed."""
+    target = Path(target)
+    removed = []
+    pattern = f".{glob.escape(target.name)}.*{TEMPORARY_MARK}{glob.escape(target.suffix)}"
+    for temporary in target.parent.glob(pattern):
+        pid = temporary.name[len(target.name) + 2:].partition(".")[0]
+        with suppress(OSError, ValueError):
+            if pid.isdigit() and int(pid) != os.getpid() and not _writer_alive(int(pid), temporary):
+                temporary.unlink()
+                removed.append(temporary)
+    return removed
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """A temporary path beside `target` (same folder, same suffix, so numpy and Pillow keep their format) to
@@ -39,8 +72,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             np.savez_compressed(temporary, **arrays)
     """
     target = Path(target)
-    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f"{TEMPORARY_MARK}{target.suffix}",
-                                        dir=target.parent)
+    remove_stale_temporaries(target)
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.",
+                                        suffix=f"{TEMPORARY_MARK}{target.suffix}", dir=target.parent)
     os.close(descriptor)
     temporary = Path(name)
     try:
@@ -72,6 +106,51 @@ def atomic_open(target: str | Path, mode: str = "w", **options) -> Iterator:
         raise ValueError(f"atomic_open writes a whole file; mode {mode!r} is not a write mode")
     with atomic_path(target) as temporary, open(temporary, mode, **options) as handle:
         yield handle
+
+
+# --- one writer per output ------------------------------------------------------------------------------------
+
+def lock_path(output: str | Path, folder: bool = False) -> Path:
+    """Where the writer's lock of an output lives: `.NAME.lock` beside a file, `.advlens.lock` inside a folder."""
+    output = Path(output)
+    return output / ".advlens.lock" if folder else output.parent / f".{output.name}.lock"
+
+
+def try_lock(path: str | Path) -> FileLock | None:
+    """The lock file at `path`, acquired (released by `unlock`, or by the system when the process dies, even by
+    SIGKILL), or None when another process or thread holds it."""
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
+
+
+def unlock(lock: FileLock, remove: bool = True) -> None:
+    """Release `lock` and, with `remove`, delete its file. Whoever opened the file just before it went may still
+    lock it, so remove it only once what it guards is done and will be found by a re-check."""
+    lock.release()
+    if remove:
+        with suppress(OSError):
+            Path(lock.lock_file).unlink()
+
+
+@contextmanager
+def sole_writer(output: str | Path, what: str = "output", folder: bool = False) -> Iterator[None]:
+    """Hold the lock of `output` (a file, or with `folder` a folder, created here) for the block: a second AdvLens
+    run writing the same output meanwhile fails at once with OutputBusyError, before its work, instead of both
+    reporting success with one result lost."""
+    path = lock_path(output, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = try_lock(path)
+    if lock is None:
+        raise OutputBusyError(f"{what} {output} is being written by another AdvLens run; wait for it to finish or "
+                              "choose another path")
+    try:
+        yield
+    finally:
+        unlock(lock)
 
 
 # --- output paths checked before the work ---------------------------------------------------------------------

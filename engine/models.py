@@ -397,6 +397,9 @@ def _load_torchscript(path: Path) -> nn.Module:
 
 def _load_state_dict_file(path: Path, arch: str | None) -> LoadedModel:
     state = _read_state_dict(path)  # first: a file that is no checkpoint at all should say so
+    sidecar = path.with_suffix(".json")
+    if not arch and sidecar.exists() and "arch" in (meta := _read_sidecar(sidecar)):
+        return _load_trained(path, state, meta)
     if not arch:
         raise ModelError(f"{path.name} is a state dict; name its architecture (the Architecture field, or --arch "
                          "on the command line: resnet18, mnist-cnn, ...)")
@@ -414,6 +417,25 @@ def _load_state_dict_file(path: Path, arch: str | None) -> LoadedModel:
     model.source = f"state dict {path} for {arch}"
     model.name = path.stem
     return model
+
+
+def _load_trained(path: Path, state: Mapping[str, torch.Tensor], meta: Mapping) -> LoadedModel:
+    """A state dict saved by the Train workspace or `main.py train`: its sidecar names the architecture."""
+    from .architectures import get_architecture
+
+    try:
+        shape = tuple(int(v) for v in meta["input_shape"])
+        names = tuple(str(name) for name in meta["class_names"])
+        net = get_architecture(str(meta["arch"])).create(shape, len(names), meta.get("arch_options") or {})
+        mean, std = tuple(meta["mean"]), tuple(meta["std"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path.with_suffix('.json').name} does not describe a trained model: {first_line(exc)}")
+    _load_state_into(net, state, str(meta["arch"]))
+    _set_eval(net)
+    training = meta.get("training") or {}
+    return LoadedModel(Classifier(net, mean, std), path.stem, shape, names,
+                       f"trained {meta['arch']} ({training.get('defense', 'none')}) {path}",
+                       str(meta.get("domain") or "custom"))
 
 
 def _classifier_width(state: Mapping[str, torch.Tensor]) -> int:

@@ -111,11 +111,12 @@ def least_likely(model, images, labels=None, *, target=None, control=None, eps=8
 
 
 def pgd(model, images, labels=None, *, target=None, control=None, eps=8 / 255, step=2 / 255, steps=10,
-        norm="inf", random_start=True):
-    """Projected gradient descent: BIM from a uniform random start in the eps-ball (Madry et al.)."""
+        norm="inf", random_start=True, seed=0):
+    """Projected gradient descent: BIM from a uniform random start in the eps-ball (Madry et al.). `seed` draws
+    the start (adversarial training passes a new one per batch)."""
     params = {"eps": eps, "step": step, "steps": steps, "norm": norm, "random_start": random_start}
     return (yield from gradient_sign_loop("pgd", params, model, images, labels, target, control, eps=eps,
-                                          step=step, steps=steps, norm=norm, start_random=random_start))
+                                          step=step, steps=steps, norm=norm, start_random=random_start, seed=seed))
 
 
 def _steps(default, auto: str = "") -> Param:

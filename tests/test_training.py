@@ -1,0 +1,95 @@
+"""Training from scratch (issue 14, first part): the shipped training digits, the architectures, the training
+loop with stop and continue, the defenses' losses, and a trained model saved and loaded again by file name."""
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from engine.architectures import ARCHITECTURES
+from engine.attacks.base import RunControl
+from engine.core.errors import ModelError, ParameterError
+from engine.core.run import run_to_end
+from engine.models import load_model
+from engine.training import batch_loss, defense_params, new_trainer, train_steps, training_digits
+from engine.training.saving import save_trained
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return training_digits()
+
+
+def test_the_training_digits_ship_and_never_overlap_the_heldout_ones(digits):
+    assert digits.images.shape == (4000, 1, 28, 28) and len(digits.heldout_images) == 1000
+    assert np.bincount(digits.labels.numpy()).tolist() == [400] * 10
+    train = {bytes(image) for image in (digits.images.numpy() * 255).round().astype(np.uint8)}
+    heldout = {bytes(image) for image in (digits.heldout_images.numpy() * 255).round().astype(np.uint8)}
+    assert len(train & heldout) <= 5  # MNIST holds a few identical digits; the split is by position
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_architecture_builds_for_digits_and_says_what_it_cannot_take(arch):
+    net = ARCHITECTURES[arch].create((1, 28, 28), 10)
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    if ARCHITECTURES[arch].digits_only:
+        with pytest.raises(ModelError, match="1x28x28"):
+            ARCHITECTURES[arch].create((3, 32, 32), 10)
+
+
+def test_the_builtin_architecture_reaches_97_percent_within_three_minutes(digits, tmp_path):
+    """Seeds 0, 1, 2 first reach >= 0.97 (on all 1,000 held-out digits) at epochs 5, 3, 3 (6 epochs: 19-36 s
+    here); the test allows 8 epochs, the bound of 3 minutes is the issue's."""
+    trainer = new_trainer("mnist-cnn", digits, {"epochs": 8, "robust_steps": 0, "eval_images": 1000})
+    started = time.perf_counter()
+    for progress in train_steps(trainer, digits):
+        if progress.record and progress.record.clean_accuracy >= 0.97:
+            break
+    assert trainer.history[-1].clean_accuracy >= 0.97
+    assert time.perf_counter() - started < 180
+    model_file, sidecar = save_trained(trainer, tmp_path / "digits.pt")
+    loaded = load_model(str(model_file), "cpu")
+    assert loaded.input_shape == (1, 28, 28) and loaded.class_names == digits.class_names
+    assert sidecar.is_file() and "mnist-cnn" in loaded.source
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(digits.heldout_images[:50]), trainer.model(digits.heldout_images[:50]))
+
+
+def test_a_stopped_run_keeps_its_epochs_and_continues_from_its_weights(digits):
+    small = type(digits)(digits.images[:256], digits.labels[:256], digits.heldout_images[:100],
+                         digits.heldout_labels[:100], digits.class_names, "small", "mnist", digits.mean, digits.std)
+    settings = {"epochs": 2, "robust_steps": 0, "batch_size": 32, "seed": 3}
+    whole = run_to_end(train_steps(new_trainer("mlp", small, settings), small))
+
+    control = RunControl(frame_interval=None)
+    resumed = new_trainer("mlp", small, settings)
+    for progress in train_steps(resumed, small, control=control):
+        if progress.epoch == 2 and progress.batch == 3:
+            control.stop()
+    assert resumed.stopped and resumed.epochs_done == 1
+    # a stop ends the epoch early; continuing starts epoch 2 again from the weights reached
+    run_to_end(train_steps(resumed, small))
+    assert resumed.epochs_done == 2 and not resumed.stopped and len(resumed.history) == 2
+    first, same = resumed.history[0], whole.history[0]
+    assert (first.loss, first.clean_accuracy) == (same.loss, same.clean_accuracy)  # seeded: the same epoch 1
+
+
+def test_defended_losses_use_the_engines_attacks(digits):
+    trainer = new_trainer("mlp", digits, {"seed": 1})
+    x, y = digits.images[:16], digits.labels[:16]
+    clean = batch_loss(trainer.model, x, y, "none", {}, seed=0)
+    for defense in ("fgsm", "pgd"):
+        options = defense_params(defense, {"steps": 5} if defense == "pgd" else {})
+        loss = batch_loss(trainer.model, x, y, defense, options, seed=0)
+        assert loss > clean  # adversarial examples raise the loss of an untrained net
+        loss.backward()  # the loss reaches the weights
+    with pytest.raises(ParameterError, match="unknown defense"):
+        defense_params("magic")
+
+
+def test_training_refuses_images_of_another_shape(digits):
+    trainer = new_trainer("mlp", digits)
+    other = type(digits)(torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), torch.rand(2, 3, 8, 8),
+                         torch.zeros(2, dtype=torch.long), digits.class_names, "other")
+    with pytest.raises(ParameterError, match="3x8x8"):
+        run_to_end(train_steps(trainer, other))

@@ -16,12 +16,12 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from . import builtin_mnist
-from .core.errors import ModelError, ParameterError, first_line
+from .core.errors import ModelError, first_line
+from .core.pixels import checked_pixels
 from .exported import load_exported
 from .core.run import run_to_end
 
@@ -110,33 +110,8 @@ class LoadedModel:
         return self
 
     def pixel_batch(self, images, single_allowed: bool = False) -> torch.Tensor:
-        """`images` checked as input for this model: a tensor (or NumPy array) N x C x H x W of the model's
-        input shape, floating point, finite, in pixel space [0, 1]; ParameterError saying what is wrong
-        otherwise. Returned detached, as float32, where it was. With `single_allowed` one C x H x W image is
-        taken as a batch of one."""
-        if isinstance(images, np.ndarray):
-            images = torch.from_numpy(images)
-        if not isinstance(images, torch.Tensor):
-            raise ParameterError(f"images must be a tensor N x {_shape_text(self.input_shape)} in [0, 1], not "
-                                 f"{type(images).__name__} (engine.data.load_images reads files)")
-        if single_allowed and images.dim() == 3:
-            images = images[None]
-        if images.dim() != 4 or tuple(images.shape[1:]) != tuple(self.input_shape):
-            raise ParameterError(f"images must have shape N x {_shape_text(self.input_shape)}, "
-                                 f"got {tuple(images.shape)}")
-        if len(images) == 0:
-            raise ParameterError("no images given")
-        if not images.is_floating_point():
-            raise ParameterError(f"images must be floating point in [0, 1], not {images.dtype} (divide 8-bit "
-                                 "pixels by 255)")
-        images = images.detach().to(dtype=torch.float32)
-        low, high = torch.aminmax(images)
-        if not (torch.isfinite(low) and torch.isfinite(high)):
-            raise ParameterError("images hold NaN or infinite values")
-        if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
-            raise ParameterError(f"images must be pixels in [0, 1] (the model normalises them itself), found "
-                                 f"values in [{float(low):.3g}, {float(high):.3g}]")
-        return images
+        """`images` checked as input for this model (see engine.core.pixels.checked_pixels)."""
+        return checked_pixels(images, self.input_shape, single_allowed)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,13 +120,6 @@ class LoadedModel:
                  for chunk in images.split(batch_size)]
         p = torch.cat(probs) if probs else torch.empty(0, self.num_classes)
         return p, p.argmax(dim=1)
-
-
-PIXEL_TOLERANCE = 1e-5  # float noise of a resize or a sum is not a user's mistake
-
-
-def _shape_text(shape: Sequence[int]) -> str:
-    return "x".join(map(str, shape))
 
 
 def check_device(device: str) -> str:
@@ -190,7 +158,7 @@ def load_model_steps(spec: str, device: str | None = None, arch: str | None = No
     else:
         name, random_weights = _split_random_suffix(spec)
         model = yield from _load_zoo(name, random_weights)
-    _set_eval(model.module)
+    set_eval(model.module)
     for p in model.module.parameters():
         p.requires_grad_(False)  # attacks need gradients of inputs only
     check_model(model)
@@ -229,7 +197,7 @@ def check_model(model: LoadedModel) -> None:
 MODEL_FILE_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".jit", ".bin", ".ckpt")
 
 
-def _set_eval(module: nn.Module) -> None:
+def set_eval(module: nn.Module) -> None:
     """Eval mode for dropout and batch norm; exported programs refuse `.eval()` and are traced in eval mode."""
     try:
         module.eval()
@@ -295,7 +263,7 @@ def _load_zoo(name: str, random_weights: bool) -> Generator[DownloadProgress, No
     state = _read_state_dict(path)
     if name in ("inception_v3", "googlenet"):
         state = {k: v for k, v in state.items() if not k.startswith("AuxLogits") and not k.startswith("aux")}
-    _load_state_into(net, state, name)
+    load_state_into(net, state, name)
     return _zoo_model(name, net, weights, f"torchvision {name}, {weights} ({path})")
 
 
@@ -343,7 +311,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def _load_state_into(net: nn.Module, state: Mapping[str, torch.Tensor], arch: str) -> None:
+def load_state_into(net: nn.Module, state: Mapping[str, torch.Tensor], arch: str) -> None:
     expected = net.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -371,7 +339,7 @@ def _load_file(path: Path, arch: str | None, trust_code: bool = False) -> Loaded
         kind = "a TorchScript program"
     else:
         return _load_state_dict_file(path, arch)
-    _set_eval(net)  # before the shape probe: in train mode it would move BatchNorm's running statistics
+    set_eval(net)  # before the shape probe: in train mode it would move BatchNorm's running statistics
     model = _describe_file_model(net, path, source)
     model.warning = (f"{path.name} is {kind}: its code runs each time the model is called. Use only model files "
                      "from sources you trust")
@@ -405,13 +373,13 @@ def _load_state_dict_file(path: Path, arch: str | None) -> LoadedModel:
                          "on the command line: resnet18, mnist-cnn, ...)")
     if arch in BUILTIN_MODELS:
         model = _load_builtin()
-        _load_state_into(model.module.net, state, arch)
+        load_state_into(model.module.net, state, arch)
     else:
         name, _ = _split_random_suffix(arch)
         weights = _zoo_weights(name)
         num_classes = _classifier_width(state)
         net = _build_zoo_net(name, weights, num_classes)
-        _load_state_into(net, state, name)
+        load_state_into(net, state, name)
         names = None if num_classes == 1000 else [f"class {i}" for i in range(num_classes)]
         model = _zoo_model(name, net, weights, "", names)
     model.source = f"state dict {path} for {arch}"
@@ -430,8 +398,8 @@ def _load_trained(path: Path, state: Mapping[str, torch.Tensor], meta: Mapping) 
         mean, std = tuple(meta["mean"]), tuple(meta["std"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path.with_suffix('.json').name} does not describe a trained model: {first_line(exc)}")
-    _load_state_into(net, state, str(meta["arch"]))
-    _set_eval(net)
+    load_state_into(net, state, str(meta["arch"]))
+    set_eval(net)
     training = meta.get("training") or {}
     return LoadedModel(Classifier(net, mean, std), path.stem, shape, names,
                        f"trained {meta['arch']} ({training.get('defense', 'none')}) {path}",

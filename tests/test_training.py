@@ -93,3 +93,35 @@ def test_training_refuses_images_of_another_shape(digits):
                          torch.zeros(2, dtype=torch.long), digits.class_names, "other")
     with pytest.raises(ParameterError, match="3x8x8"):
         run_to_end(train_steps(trainer, other))
+
+
+def test_cli_train_writes_a_model_that_the_other_commands_load(tmp_path, capsys):
+    import main
+
+    out = tmp_path / "mlp.pt"
+    status = main.main(["train", "--arch", "mlp", "--param", "epochs=1", "--param", "robust_steps=2",
+                        "--param", "hidden=64", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "held-out accuracy" in captured.out and "--model" in captured.out
+    assert main.main(["run", "fgsm", "--model", str(out), "--images", "samples", "--out",
+                      str(tmp_path / "o.npz")]) == 0
+    with np.load(tmp_path / "o.npz") as arrays:
+        assert arrays["fooled"].mean() > 0.5  # an undefended MLP falls to FGSM at eps 0.3
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--arch", "nope"], "unknown architecture"),
+    (["--arch", "mlp", "--param", "hidden=abc"], "hidden"),
+    (["--arch", "mlp", "--param", "eps=0.1"], "unknown parameter 'eps'"),
+    (["--arch", "mlp", "--defense", "magic"], "unknown defense"),
+    (["--arch", "mlp", "--param", "lr=nan"], "lr must be a finite number"),
+    (["--arch", "mnist-cnn", "--data", "elsewhere/"], "only `samples`"),
+])
+def test_cli_train_refuses_bad_settings_before_the_work(tmp_path, capsys, args, message):
+    import main
+
+    status = main.main(["train", *args, "--out", str(tmp_path / "m.pt")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and message in lines[0]
+    assert not list(tmp_path.iterdir())

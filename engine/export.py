@@ -264,3 +264,30 @@ def _write_json(path: Path, result: AttackResult, model: LoadedModel, rows: list
                 "summary": result.summary(), "images": rows}
     write_atomically(path, json.dumps(document, indent=2))
     return path
+
+
+def table_image(title: str, header: Sequence[str], rows: Sequence[Sequence[str]],
+                shades: Sequence[Sequence[float | None]] | None = None) -> Image.Image:
+    """A table as a picture for reports: a title, a header row and rows of text; each body cell may be shaded by
+    a value in [0, 1] (white to red), e.g. a success or flip rate, None for none."""
+    font, bold = _font(13), _font(14)
+    table = [list(header)] + [list(row) for row in rows]
+    widths = [max(int(font.getlength(str(row[c]))) for row in table) + 18 for c in range(len(header))]
+    row_h, margin, title_h = 24, 10, 30
+    width = 2 * margin + max(sum(widths), int(bold.getlength(title)))
+    image = Image.new("RGB", (width, title_h + row_h * len(table) + margin), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((margin, 8), title, fill="black", font=bold)
+    for r, row in enumerate(table):
+        top, left = title_h + r * row_h, margin
+        for c, text in enumerate(row):
+            shade = shades[r - 1][c] if shades is not None and r > 0 and c < len(shades[r - 1]) else None
+            if shade is not None:
+                level = float(np.clip(shade, 0, 1))
+                fill = tuple(int(round(w + (p - w) * level)) for w, p in zip(WHITE_RGB, POSITIVE_RGB))
+                draw.rectangle((left, top, left + widths[c] - 1, top + row_h - 1), fill=fill)
+            colour = "white" if shade is not None and shade > 0.6 else "black"
+            draw.text((left + 8, top + 5), str(text), fill=colour, font=bold if r == 0 or c == 0 else font)
+            left += widths[c]
+        draw.line((margin, top + row_h - 1, margin + sum(widths), top + row_h - 1), fill=(220, 220, 220))
+    return image

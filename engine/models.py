@@ -95,6 +95,7 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     # Set for model files that are programs (TorchScript, torch.export): front doors show it when loading.
     warning: str | None = None
+    training: dict | None = None  # how a model trained in AdvLens was trained (its defense, epochs, curves)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -219,7 +220,7 @@ def _load_builtin() -> LoadedModel:
         raise ModelError(f"the built-in weights are missing ({exc.filename}); run `python main.py train-default`")
     return LoadedModel(Classifier(net, builtin_mnist.MNIST_MEAN, builtin_mnist.MNIST_STD), "mnist-cnn",
                        (1, 28, 28), builtin_mnist.DIGIT_NAMES, "built-in MNIST CNN (resources/mnist_cnn.pt)",
-                       "mnist")
+                       "mnist", training={"defense": "none"})
 
 
 def zoo_model_names() -> list[str]:
@@ -403,7 +404,7 @@ def _load_trained(path: Path, state: Mapping[str, torch.Tensor], meta: Mapping) 
     training = meta.get("training") or {}
     return LoadedModel(Classifier(net, mean, std), path.stem, shape, names,
                        f"trained {meta['arch']} ({training.get('defense', 'none')}) {path}",
-                       str(meta.get("domain") or "custom"))
+                       str(meta.get("domain") or "custom"), training=training)
 
 
 def _classifier_width(state: Mapping[str, torch.Tensor]) -> int:

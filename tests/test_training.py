@@ -125,3 +125,53 @@ def test_cli_train_refuses_bad_settings_before_the_work(tmp_path, capsys, args, 
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and message in lines[0]
     assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def two_mlps(digits):
+    """One architecture trained on two disjoint halves: the cross-training-set case."""
+    from engine.training import disjoint_halves
+
+    models = []
+    for half in disjoint_halves(digits):
+        trainer = new_trainer("mlp", half, {"epochs": 2, "robust_steps": 0, "seed": 5})
+        models.append(run_to_end(train_steps(trainer, half)).model)
+    return models
+
+
+def test_transfer_matrix_has_a_strong_diagonal_and_a_weak_noise_row(two_mlps, mnist_model, heldout, tmp_path):
+    from engine.training.comparisons import export_transfer, transfer_matrix
+
+    images = heldout.select(range(200))
+    matrix = run_to_end(transfer_matrix([mnist_model, *two_mlps], images, "pgd", {"steps": 20}))
+    assert matrix.sources[-1] == "noise" and matrix.flip_rate.shape == (4, 3)
+    assert (np.diag(matrix.flip_rate[:3]) >= 0.9).all()  # white box
+    assert (matrix.flip_rate[-1] <= 0.1).all()  # noise of the same L2 size
+    assert matrix.flip_rate[1, 2] > matrix.flip_rate[-1, 2]  # images made on one half fool the other half's net
+    files = export_transfer(matrix, tmp_path)
+    rows = (tmp_path / "matrix.csv").read_text().splitlines()
+    assert rows[0].split(",")[1:] == list(matrix.targets) and rows[-1].startswith("noise,")
+    assert all(0 <= float(v) <= 1 for row in rows[1:] for v in row.split(",")[1:])
+    assert (tmp_path / "matrix.png") in files
+
+
+def test_robustness_table_counts_success_on_correctly_classified_images(two_mlps, mnist_model, heldout, tmp_path):
+    from engine.training.comparisons import ROBUSTNESS_ATTACKS, export_robustness, robustness_table
+
+    images = heldout.select(range(60))
+    rows = run_to_end(robustness_table([mnist_model, two_mlps[0]], images,
+                                       {"adef": {"max_iter": 20}, "deepfool": {"max_iter": 20}}))
+    assert [row.defense for row in rows] == ["none", "none"]
+    assert set(rows[0].success) == set(ROBUSTNESS_ATTACKS)
+    assert rows[0].success["pgd"] >= 0.95 and rows[1].success["fgsm"] >= rows[0].success["fgsm"]
+    export_robustness(rows, tmp_path)
+    lines = (tmp_path / "robustness.csv").read_text().splitlines()
+    assert lines[0].startswith("model,defense,accuracy") and len(lines) == 3
+
+
+def test_models_of_different_inputs_are_refused_before_any_attack(mnist_model, heldout):
+    from engine.models import load_model
+    from engine.training.comparisons import transfer_matrix
+
+    with pytest.raises(ParameterError, match="different inputs"):
+        run_to_end(transfer_matrix([mnist_model, load_model("resnet18:random", "cpu")], heldout.select(range(4))))

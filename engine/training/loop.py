@@ -60,6 +60,16 @@ def training_digits() -> TrainingData:
                         builtin_mnist.MNIST_MEAN, builtin_mnist.MNIST_STD)
 
 
+def disjoint_halves(data: TrainingData, seed: int = 0) -> tuple[TrainingData, TrainingData]:
+    """The training images split in two disjoint random halves (the same held-out images): one architecture
+    trained on each is the cross-training-set case of transferability (Szegedy et al. 2013)."""
+    order = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(seed))
+    halves = order[: len(order) // 2], order[len(order) // 2:]
+    return tuple(TrainingData(data.images[half], data.labels[half], data.heldout_images, data.heldout_labels,
+                              data.class_names, f"{data.name} half {i + 1}", data.domain, data.mean, data.std)
+                 for i, half in enumerate(halves))
+
+
 @dataclass(frozen=True)
 class EpochRecord:
     epoch: int
@@ -109,7 +119,8 @@ def new_trainer(arch: str, data: TrainingData, params: Mapping[str, Any] | None 
     net = architecture.create(data.input_shape, len(data.class_names), options)
     module = Classifier(net, data.mean, data.std).to(device)
     model = LoadedModel(module, f"{arch} ({defense})" if defense != "none" else arch, data.input_shape,
-                        data.class_names, f"trained here: {arch} on {data.name}", data.domain, device)
+                        data.class_names, f"trained here: {arch} on {data.name}", data.domain, device,
+                        training={"defense": defense})
     optimizer = (torch.optim.Adam(module.parameters(), lr=params["lr"]) if params["optimizer"] == "adam" else
                  torch.optim.SGD(module.parameters(), lr=params["lr"], momentum=0.9))
     return Trainer(model, arch, options, defense, defense_params(defense, defense_options), params, optimizer,

@@ -1,0 +1,99 @@
+"""`robustness` and `transfer`: several models compared on the same labelled images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import note_program, parse_params, read_images
+
+
+def load_models(args) -> list:
+    from engine.models import load_model
+
+    models = []
+    for name in args.models:
+        model = load_model(name, args.device, trust_code=args.trust_model_code)
+        note_program(model)
+        models.append(model)
+    return models
+
+
+def labelled_images(args, model):
+    from engine.core.errors import ParameterError
+
+    batch = read_images(args.images, model)
+    if batch.labels is None:
+        raise ParameterError("--images: these images have no true labels; use `samples` (the held-out digits)")
+    if args.count is not None:
+        if args.count < 1:
+            raise ParameterError("--count must be at least 1")
+        batch = batch.select(range(min(args.count, len(batch))))
+    return batch
+
+
+def command_robustness(args) -> int:
+    from engine.core.files import check_output_dir, sole_writer
+
+    check_output_dir(args.out, "--out")
+    attack_params = grouped_params(parse_params(args.param))
+    with sole_writer(args.out, "--out", folder=True):
+        from tqdm import tqdm
+
+        from engine.core.run import run_to_end
+        from engine.training.comparisons import export_robustness, robustness_table
+
+        models = load_models(args)
+        images = labelled_images(args, models[0])
+        with tqdm(total=len(models), desc="robustness", unit="model", disable=None) as bar:
+            def show(progress):
+                bar.update(progress.done - bar.n)
+                bar.set_postfix(model=progress.model, attack=progress.attack, refresh=False)
+            rows = run_to_end(robustness_table(models, images, attack_params), show)
+        files = export_robustness(rows, args.out)
+    for row in rows:
+        rates = ", ".join(f"{name} {rate:.1%}" for name, rate in row.success.items())
+        print(f"{row.model} ({row.defense}): accuracy {row.accuracy:.1%}; success {rates}")
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def grouped_params(given: dict[str, str]) -> dict[str, dict[str, str]]:
+    """`--param pgd.eps=0.2` -> {"pgd": {"eps": "0.2"}}: each attack of the table has its own parameters."""
+    from engine.core.errors import ParameterError
+    from engine.training.comparisons import ROBUSTNESS_ATTACKS
+
+    grouped: dict[str, dict[str, str]] = {}
+    for key, value in given.items():
+        attack, dot, name = key.partition(".")
+        if not dot or attack not in ROBUSTNESS_ATTACKS:
+            raise ParameterError(f"--param {key}: name the attack first, e.g. pgd.eps=0.3 (attacks: "
+                                 f"{', '.join(ROBUSTNESS_ATTACKS)})")
+        grouped.setdefault(attack, {})[name] = value
+    return grouped
+
+
+def command_transfer(args) -> int:
+    from engine.attacks import get_attack
+    from engine.core.files import check_output_dir, sole_writer
+
+    check_output_dir(args.out, "--out")
+    get_attack(args.attack).resolve(parse_params(args.param), "imagenet")  # before the models load
+    with sole_writer(args.out, "--out", folder=True):
+        from tqdm import tqdm
+
+        from engine.core.run import run_to_end
+        from engine.training.comparisons import export_transfer, transfer_matrix
+
+        models = load_models(args)
+        images = labelled_images(args, models[0])
+        with tqdm(total=len(models), desc="transfer", unit="model", disable=None) as bar:
+            def show(progress):
+                bar.update(progress.done - bar.n)
+                bar.set_postfix(model=progress.model, refresh=False)
+            matrix = run_to_end(transfer_matrix(models, images, args.attack, parse_params(args.param)), show)
+        files = export_transfer(matrix, args.out)
+    width = max(len(name) for name in matrix.sources)
+    print(f"label-flip rate of {args.attack} images (rows: made on, columns: shown to {', '.join(matrix.targets)})")
+    for source, row in zip(matrix.sources, matrix.flip_rate):
+        print(f"  {source:<{width}}  " + "  ".join(f"{value:6.1%}" for value in row))
+    print(f"wrote {', '.join(str(Path(f)) for f in files)}")
+    return 0

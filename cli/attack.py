@@ -1,4 +1,5 @@
-"""`run` and `stats`: an attack over images, written as OUT.npz (and an export folder) or as the papers' table."""
+"""`run` and `stats`: an attack over images, written as OUT.npz (and an export folder) or as the papers'
+table."""
 from __future__ import annotations
 
 import time

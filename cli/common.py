@@ -1,4 +1,5 @@
-"""What several commands share: parameters and targets as typed, images with notes for what was skipped, and the lines said when a model file is a program or a run was stopped by a signal."""
+"""What several commands share: parameters and targets as typed, images with notes for what was skipped, and
+the lines said when a model file is a program or a run was stopped by a signal."""
 from __future__ import annotations
 
 import sys

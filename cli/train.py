@@ -66,7 +66,7 @@ def train_and_save(args, training: dict, arch_options: dict, defense_options: di
         def show(progress):
             if progress.record is not None:
                 bar.update(1)
-                tqdm.write(epoch_line(progress.record))
+                tqdm.write(progress.record.describe())
             else:
                 bar.set_postfix(batch=f"{progress.batch}/{progress.batches}", loss=f"{progress.loss:.3f}",
                                 refresh=False)
@@ -81,11 +81,4 @@ def train_and_save(args, training: dict, arch_options: dict, defense_options: di
               f"saved", file=sys.stderr)
         return exit_status(received[0])
     return 0
-
-
-def epoch_line(record) -> str:
-    robust = "" if record.robust_accuracy is None else f", under PGD {record.robust_accuracy:.1%}"
-    return (f"epoch {record.epoch}: loss {record.loss:.4f}, held-out accuracy {record.clean_accuracy:.1%}{robust} "
-            f"({record.seconds:.0f} s)")
-
 

@@ -167,6 +167,12 @@ class Session(QObject):
         self.status.emit(f"Loading model {spec}…")
         self._start(load_or_refuse(spec, device, arch, trust_code), self._model_loaded)
 
+    def use_model(self, model: LoadedModel) -> None:
+        """A model made in the window (the Train workspace's) becomes the loaded one; the images are converted
+        for it as after a load."""
+        self.status.emit(f"Using {model.name}…")
+        self._start(steps_of(lambda: model), self._model_loaded)
+
     def load_samples(self) -> None:
         self._load_images([SAMPLES], replace=True)
 

@@ -78,6 +78,11 @@ class EpochRecord:
     robust_accuracy: float | None  # under PGD of the defense's (or MNIST's) budget, None when not measured
     seconds: float
 
+    def describe(self) -> str:
+        robust = "" if self.robust_accuracy is None else f", under PGD {self.robust_accuracy:.1%}"
+        return (f"epoch {self.epoch}: loss {self.loss:.4f}, held-out accuracy {self.clean_accuracy:.1%}{robust} "
+                f"({self.seconds:.0f} s)")
+
 
 @dataclass(frozen=True)
 class TrainProgress:
@@ -118,7 +123,8 @@ def new_trainer(arch: str, data: TrainingData, params: Mapping[str, Any] | None 
     torch.manual_seed(params["seed"])  # the initial weights
     net = architecture.create(data.input_shape, len(data.class_names), options)
     module = Classifier(net, data.mean, data.std).to(device)
-    model = LoadedModel(module, f"{arch} ({defense})" if defense != "none" else arch, data.input_shape,
+    name = f"{arch}, trained" if defense == "none" else f"{arch}, {defense}-trained"
+    model = LoadedModel(module, name, data.input_shape,
                         data.class_names, f"trained here: {arch} on {data.name}", data.domain, device,
                         training={"defense": defense})
     optimizer = (torch.optim.Adam(module.parameters(), lr=params["lr"]) if params["optimizer"] == "adam" else

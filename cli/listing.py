@@ -29,7 +29,21 @@ def command_list(args) -> int:
     print("\nPlayground (the GUI's Playground tab)")
     for params in (TRAINING_PARAMS, ATTACK_PARAMS, DEFENSE_PARAMS):
         print_params(params.name, params)
+    print_training()
     return 0
+
+
+def print_training() -> None:
+    from engine.architectures import ARCHITECTURES
+    from engine.core import ParamSet
+    from engine.training import DEFENSES, TRAINING
+
+    print("\nTraining (train --arch ARCH --defense DEFENSE; the Train tab)")
+    print_params("training", TRAINING)
+    for name, spec in ARCHITECTURES.items():
+        print_params(f"--arch {name}", ParamSet(name, spec.options.params, summary=spec.summary))
+    for name, params in DEFENSES.items():
+        print_params(f"--defense {name}", params)
 
 
 def print_attack(spec) -> None:

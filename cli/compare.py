@@ -30,24 +30,30 @@ def labelled_images(args, model):
     return batch
 
 
+def compare(args, what: str, computation):
+    """Load the models and the labelled images, then run `computation(models, images)` with a progress bar."""
+    from tqdm import tqdm
+
+    from engine.core.run import run_to_end
+
+    models = load_models(args)
+    images = labelled_images(args, models[0])
+    with tqdm(total=len(models), desc=what, unit="model", disable=None) as bar:
+        def show(progress):
+            bar.update(progress.done - bar.n)
+            bar.set_postfix(model=progress.model, attack=progress.attack, refresh=False)
+        return run_to_end(computation(models, images), show)
+
+
 def command_robustness(args) -> int:
     from engine.core.files import check_output_dir, sole_writer
 
     check_output_dir(args.out, "--out")
     attack_params = grouped_params(parse_params(args.param))
     with sole_writer(args.out, "--out", folder=True):
-        from tqdm import tqdm
-
-        from engine.core.run import run_to_end
         from engine.training.comparisons import export_robustness, robustness_table
 
-        models = load_models(args)
-        images = labelled_images(args, models[0])
-        with tqdm(total=len(models), desc="robustness", unit="model", disable=None) as bar:
-            def show(progress):
-                bar.update(progress.done - bar.n)
-                bar.set_postfix(model=progress.model, attack=progress.attack, refresh=False)
-            rows = run_to_end(robustness_table(models, images, attack_params), show)
+        rows = compare(args, "robustness", lambda models, images: robustness_table(models, images, attack_params))
         files = export_robustness(rows, args.out)
     for row in rows:
         rates = ", ".join(f"{name} {rate:.1%}" for name, rate in row.success.items())
@@ -78,18 +84,10 @@ def command_transfer(args) -> int:
     check_output_dir(args.out, "--out")
     get_attack(args.attack).resolve(parse_params(args.param), "imagenet")  # before the models load
     with sole_writer(args.out, "--out", folder=True):
-        from tqdm import tqdm
-
-        from engine.core.run import run_to_end
         from engine.training.comparisons import export_transfer, transfer_matrix
 
-        models = load_models(args)
-        images = labelled_images(args, models[0])
-        with tqdm(total=len(models), desc="transfer", unit="model", disable=None) as bar:
-            def show(progress):
-                bar.update(progress.done - bar.n)
-                bar.set_postfix(model=progress.model, refresh=False)
-            matrix = run_to_end(transfer_matrix(models, images, args.attack, parse_params(args.param)), show)
+        matrix = compare(args, "transfer", lambda models, images: transfer_matrix(
+            models, images, args.attack, parse_params(args.param)))
         files = export_transfer(matrix, args.out)
     width = max(len(name) for name in matrix.sources)
     print(f"label-flip rate of {args.attack} images (rows: made on, columns: shown to {', '.join(matrix.targets)})")

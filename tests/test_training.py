@@ -184,3 +184,22 @@ def test_repu_learns_for_small_and_large_powers(digits, power):
     record = run_to_end(train_steps(trainer, digits)).history[0]
     assert np.isfinite(record.loss) and record.loss < 2.2  # chance: ln 10 = 2.30; measured 1.76-1.81 (seeds 0-2)
     assert record.clean_accuracy > 0.5  # chance is 0.1; measured 0.69-0.92 after one epoch (seeds 0-2)
+
+
+def test_cli_transfer_and_robustness_write_their_tables(tmp_path, capsys):
+    import main
+
+    model_file = tmp_path / "mlp.pt"
+    assert main.main(["train", "--arch", "mlp", "--param", "epochs=1", "--param", "robust_steps=0",
+                      "--out", str(model_file)]) == 0
+    models = ["mnist-cnn", str(model_file)]
+    assert main.main(["transfer", "--models", *models, "--count", "40", "--param", "steps=10",
+                      "--out", str(tmp_path / "transfer")]) == 0
+    rows = (tmp_path / "transfer" / "matrix.csv").read_text().splitlines()
+    assert rows[0] == "source,mnist-cnn,mlp" and [r.split(",")[0] for r in rows[1:]] == ["mnist-cnn", "mlp", "noise"]
+    assert main.main(["robustness", "--models", *models, "--count", "30", "--param", "adef.max_iter=10",
+                      "--param", "deepfool.max_iter=10", "--out", str(tmp_path / "table")]) == 0
+    lines = (tmp_path / "table" / "robustness.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[1].startswith("mnist-cnn,none,") and lines[2].startswith("mlp,none,")
+    assert "label-flip rate" in capsys.readouterr().out
+    assert main.main(["robustness", "--models", "mnist-cnn", "--param", "eps=0.1", "--out", str(tmp_path / "x")]) == 2

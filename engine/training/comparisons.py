@@ -42,8 +42,8 @@ def _check_models(models: Sequence[LoadedModel], images: ImageBatch) -> None:
         raise ParameterError("compare at least one model")
     shapes = {tuple(model.input_shape) for model in models}
     if len(shapes) != 1:
-        raise ParameterError("the models take different inputs (" + ", ".join(
-            f"{m.name}: {'x'.join(map(str, m.input_shape))}" for m in models) + "); compare models of one input shape")
+        inputs = ", ".join(f"{m.name}: {'x'.join(map(str, m.input_shape))}" for m in models)
+        raise ParameterError(f"the models take different inputs ({inputs}); compare models of one input shape")
     if images.labels is None:
         raise ParameterError("these images have no true labels; use `samples` or labelled data")
 

@@ -59,7 +59,7 @@ def test_the_trained_model_goes_to_the_window_and_to_a_file(qtbot, train, tmp_pa
     with qtbot.waitSignal(train.session.model_changed, timeout=RUN_TIMEOUT_MS):
         qtbot.mouseClick(train.controls.use_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not train.session.busy and train.session.batch is not None, timeout=RUN_TIMEOUT_MS)
-    assert train.session.model.name == "mlp, trained" and train.session.model is not train.trainer.model
+    assert train.session.model.name == "trained mlp" and train.session.model is not train.trainer.model
     said = []
     train.message.connect(lambda *args: said.append(args))
     train.save_to(str(tmp_path / "mlp.pt"))

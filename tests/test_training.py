@@ -1,5 +1,6 @@
 """Training from scratch (issue 14, first part): the shipped training digits, the architectures, the training
 loop with stop and continue, the defenses' losses, and a trained model saved and loaded again by file name."""
+import csv
 import time
 
 import numpy as np
@@ -149,9 +150,10 @@ def test_transfer_matrix_has_a_strong_diagonal_and_a_weak_noise_row(two_mlps, mn
     assert (matrix.flip_rate[-1] <= 0.1).all()  # noise of the same L2 size
     assert matrix.flip_rate[1, 2] > matrix.flip_rate[-1, 2]  # images made on one half fool the other half's net
     files = export_transfer(matrix, tmp_path)
-    rows = (tmp_path / "matrix.csv").read_text().splitlines()
-    assert rows[0].split(",")[1:] == list(matrix.targets) and rows[-1].startswith("noise,")
-    assert all(0 <= float(v) <= 1 for row in rows[1:] for v in row.split(",")[1:])
+    with open(tmp_path / "matrix.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][1:] == list(matrix.targets) and [row[0] for row in rows[1:]] == list(matrix.sources)
+    assert all(0 <= float(v) <= 1 for row in rows[1:] for v in row[1:])
     assert (tmp_path / "matrix.png") in files
 
 

@@ -123,7 +123,7 @@ def new_trainer(arch: str, data: TrainingData, params: Mapping[str, Any] | None 
     torch.manual_seed(params["seed"])  # the initial weights
     net = architecture.create(data.input_shape, len(data.class_names), options)
     module = Classifier(net, data.mean, data.std).to(device)
-    name = f"{arch}, trained" if defense == "none" else f"{arch}, {defense}-trained"
+    name = f"trained {arch}" if defense == "none" else f"{defense}-trained {arch}"  # no comma: names head CSV columns
     model = LoadedModel(module, name, data.input_shape,
                         data.class_names, f"trained here: {arch} on {data.name}", data.domain, device,
                         training={"defense": defense})

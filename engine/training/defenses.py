@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from ..attacks import get_attack
+from ..core.errors import ParameterError
 from ..core.params import Param, ParamSet
 from ..core.run import run_to_end
 from ..models import LoadedModel
@@ -43,8 +44,6 @@ DEFENSES: dict[str, ParamSet] = {
 
 
 def defense_params(name: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    from ..core.errors import ParameterError
-
     if name not in DEFENSES:
         raise ParameterError(f"unknown defense {name!r}; use one of {', '.join(DEFENSES)}")
     return DEFENSES[name].resolve(dict(given or {}))

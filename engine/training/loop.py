@@ -7,11 +7,14 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import time
+
 import numpy as np
 import torch
 
 from .. import builtin_mnist
 from ..architectures import get_architecture
+from ..attacks import get_attack
 from ..attacks.base import RunControl, logits_in_batches
 from ..core.errors import ParameterError
 from ..core.params import Param, ParamSet
@@ -146,7 +149,7 @@ def train_steps(trainer: Trainer, data: TrainingData, epochs: int | None = None,
     trainer.stopped = False
     while trainer.epochs_done < total:
         epoch = trainer.epochs_done + 1
-        started, losses = _now(), []
+        started, losses = time.perf_counter(), []
         trainer.model.module.train()
         order = torch.randperm(len(data.images), generator=trainer.data_generator)
         for index, chosen in enumerate(order.split(size)):
@@ -164,7 +167,7 @@ def train_steps(trainer: Trainer, data: TrainingData, epochs: int | None = None,
             yield TrainProgress(epoch, total, index + 1, batches, losses[-1])
         trainer.model.module.eval()
         clean, robust = evaluate(trainer, data)
-        record = EpochRecord(epoch, float(np.mean(losses)), clean, robust, _now() - started)
+        record = EpochRecord(epoch, float(np.mean(losses)), clean, robust, time.perf_counter() - started)
         trainer.history.append(record)
         trainer.epochs_done = epoch
         yield TrainProgress(epoch, total, batches, batches, record.loss, record)
@@ -183,8 +186,6 @@ def evaluate(trainer: Trainer, data: TrainingData) -> tuple[float, float | None]
     steps = trainer.params["robust_steps"]
     if steps == 0:
         return clean, None
-    from ..attacks import get_attack
-
     eps, step = _robust_budget(trainer, data)
     result = run_to_end(get_attack("pgd").fn(model, x, y, eps=eps, step=step, steps=steps, random_start=True,
                                              seed=trainer.params["seed"]))
@@ -204,7 +205,3 @@ def _check_data(trainer: Trainer, data: TrainingData) -> None:
     if len(data.images) == 0 or len(data.heldout_images) == 0:
         raise ParameterError("training needs images to train on and held-out images to measure on")
 
-
-def _now() -> float:
-    import time
-    return time.perf_counter()

@@ -34,14 +34,17 @@ def command_list(args) -> int:
 
 
 def print_training() -> None:
-    from engine.architectures import ARCHITECTURES
+    from engine.architectures import ARCHITECTURES, torchvision_names
     from engine.core import ParamSet
-    from engine.training import DEFENSES, TRAINING
+    from engine.training import DEFENSES, FOLDER, TRAINING
 
-    print("\nTraining (train --arch ARCH --defense DEFENSE; the Train tab)")
+    print("\nTraining (train --arch ARCH --defense DEFENSE --data samples|DIR --out MODEL.pt|.ts|.pt2; the Train "
+          "tab)")
     print_params("training", TRAINING)
     for name, spec in ARCHITECTURES.items():
         print_params(f"--arch {name}", ParamSet(name, spec.options.params, summary=spec.summary))
+    print(f"  --arch TORCHVISION: for RGB image folders, random initial weights: {', '.join(torchvision_names())}")
+    print_params("--data DIR", FOLDER)
     for name, params in DEFENSES.items():
         print_params(f"--defense {name}", params)
 

@@ -12,7 +12,7 @@ from engine.attacks.base import RunControl
 from engine.core.errors import ModelError, ParameterError
 from engine.core.run import run_to_end
 from engine.models import load_model
-from engine.training import batch_loss, defense_params, new_trainer, train_steps, training_digits
+from engine.training import TrainingData, batch_loss, defense_params, new_trainer, train_steps, training_digits
 from engine.training.saving import save_trained
 
 
@@ -117,7 +117,7 @@ def test_cli_train_writes_a_model_that_the_other_commands_load(tmp_path, capsys)
     (["--arch", "mlp", "--param", "eps=0.1"], "unknown parameter 'eps'"),
     (["--arch", "mlp", "--defense", "magic"], "unknown defense"),
     (["--arch", "mlp", "--param", "lr=nan"], "lr must be a finite number"),
-    (["--arch", "mnist-cnn", "--data", "elsewhere/"], "only `samples`"),
+    (["--arch", "mnist-cnn", "--data", "elsewhere/"], "no folder elsewhere"),
 ])
 def test_cli_train_refuses_bad_settings_before_the_work(tmp_path, capsys, args, message):
     import main
@@ -179,13 +179,65 @@ def test_models_of_different_inputs_are_refused_before_any_attack(mnist_model, h
         run_to_end(transfer_matrix([mnist_model, load_model("resnet18:random", "cpu")], heldout.select(range(4))))
 
 
-@pytest.mark.parametrize("power", [2, 30])
-def test_repu_learns_for_small_and_large_powers(digits, power):
-    """max(h, 0)^30 overflowed before the units were normalised (loss 1e15); now n = 30 learns like n = 2."""
-    trainer = new_trainer("repu", digits, {"epochs": 1, "robust_steps": 0, "lr": 3e-3}, {"n": power})
-    record = run_to_end(train_steps(trainer, digits)).history[0]
-    assert np.isfinite(record.loss) and record.loss < 2.2  # chance: ln 10 = 2.30; measured 1.76-1.81 (seeds 0-2)
-    assert record.clean_accuracy > 0.5  # chance is 0.1; measured 0.69-0.92 after one epoch (seeds 0-2)
+def test_krotov_steps_move_each_row_by_the_learning_rate_and_clip():
+    from engine.training.recipes import KrotovSteps
+
+    weight = torch.nn.Parameter(torch.tensor([[0.5, -0.2, 0.0], [0.9, 0.0, 0.0]]))
+    steps = KrotovSteps([weight], lr=0.2, momentum=0.6)
+    weight.grad = torch.tensor([[1e-20, -4e-20, 2e-20], [-3.0, 0.0, 0.0]])  # scales 20 orders apart
+    steps.step()
+    assert torch.allclose(weight.data[0], torch.tensor([0.45, 0.0, -0.1]))  # largest step = lr, whatever the scale
+    assert weight.data[1, 0] == 1.0  # 0.9 + 0.2 clipped to 1
+    weight.grad = torch.zeros_like(weight)
+    before = weight.data.clone()
+    steps.step()  # momentum alone: the velocity decayed by 0.6, still normalised to lr
+    assert torch.allclose((weight.data - before)[0].abs().max(), torch.tensor(0.2))
+
+
+def test_random_affine_draws_one_transform_per_image():
+    from engine.training.recipes import random_affine
+
+    images = torch.rand(6, 1, 28, 28)
+    same = random_affine(images, torch.Generator().manual_seed(0), shift=0.0, degrees=0.0, scale=0.0)
+    assert torch.allclose(same, images, atol=1e-5)
+    moved = random_affine(images[:1].expand(6, -1, -1, -1), torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape and len({round(float(m.sum()), 3) for m in moved}) == 6
+
+
+def test_dense_associative_memory_scores_match_the_energy_difference_without_overflow():
+    from engine.architectures import DenseAssociativeMemory
+
+    torch.manual_seed(0)
+    net = DenseAssociativeMemory(784, 10, 50, power=3, loss_power=30, temperatures=(20.0, 20.0, 0))
+    v = torch.rand(4, 784) * 2 - 1
+    xi = net.memories.detach().double()
+    expected = torch.zeros(4, 10, dtype=torch.float64)
+    for alpha in range(10):  # the definition: class unit alpha at +1 or -1, the other class units at -1
+        for sign, weight in ((1, 1), (-1, -1)):
+            labels = -torch.ones(4, 10, dtype=torch.float64)
+            labels[:, alpha] = sign
+            energy = torch.relu(torch.cat([v.double(), labels], 1) @ xi.T) ** 3
+            expected[:, alpha] += weight * energy.sum(1) / 20.0 ** 3
+    assert torch.allclose(net(v).double(), expected, rtol=1e-4, atol=1e-6)
+    strong = DenseAssociativeMemory(784, 10, 1000, power=30, loss_power=30, temperatures=(250.0, 250.0, 0))
+    assert torch.isfinite(strong(torch.ones(8, 784))).all()  # (x / T)^30, not x^30 / T^30 (1e86 overflows)
+
+
+def test_repu_follows_its_recipe_and_reloads_with_its_temperature(digits, tmp_path):
+    small = TrainingData(digits.images[::8], digits.labels[::8], digits.heldout_images[:200],
+                         digits.heldout_labels[:200], digits.class_names, "small", "mnist")
+    trainer = new_trainer("repu", small, {"epochs": 3, "robust_steps": 0}, {"n": 30, "memories": 100, "t_ramp": 4})
+    assert trainer.params["optimizer"] == "krotov" and trainer.params["augment"]  # its recipe
+    assert trainer.model.module.normalize.mean.flatten().tolist() == [0.5]  # pixels in [-1, 1]
+    run_to_end(train_steps(trainer, small))
+    net = trainer.model.module.net
+    assert float(net.temperature) == pytest.approx(975 + (650 - 975) * 2 / 4)  # the ramp, at the third epoch
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.04 * 0.998 ** 3)
+    assert net.memories.abs().max() <= 1.0
+    model_file, _ = save_trained(trainer, tmp_path / "repu.pt")
+    again = load_model(str(model_file), "cpu")
+    x = digits.heldout_images[:16]
+    assert torch.equal(again.module(x), trainer.model.module(x))
 
 
 def test_cli_transfer_and_robustness_write_their_tables(tmp_path, capsys):

@@ -73,15 +73,17 @@ def adversarial_examples(model: LoadedModel, x: torch.Tensor, y: torch.Tensor, d
 
 def batch_loss(model: LoadedModel, x: torch.Tensor, y: torch.Tensor, defense: str, params: Mapping[str, Any],
                seed: int) -> torch.Tensor:
-    """The training loss of one batch (pixels `x` in [0, 1], labels `y`) under `defense`."""
+    """The training loss of one batch (pixels `x` in [0, 1], labels `y`) under `defense`: cross-entropy, or the
+    network's own loss when it defines one (repu: Krotov's)."""
+    loss = getattr(model.module.net, "loss", F.cross_entropy)
     if defense == "none":
-        return F.cross_entropy(model(x), y)
+        return loss(model(x), y)
     if defense == "fgsm":
         adversarial = adversarial_examples(model, x, y, defense, params, seed)
         alpha = params["alpha"]
-        return alpha * F.cross_entropy(model(x), y) + (1 - alpha) * F.cross_entropy(model(adversarial), y)
+        return alpha * loss(model(x), y) + (1 - alpha) * loss(model(adversarial), y)
     count = round(params["share"] * len(x))
     if count == 0:
-        return F.cross_entropy(model(x), y)
+        return loss(model(x), y)
     adversarial = adversarial_examples(model, x[:count], y[:count], defense, params, seed)
-    return F.cross_entropy(model(torch.cat([adversarial, x[count:]])), y)
+    return loss(model(torch.cat([adversarial, x[count:]])), y)

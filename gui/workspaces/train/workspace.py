@@ -44,6 +44,7 @@ class TrainControls(QWidget):
             self.arch.addItem(name)
             self.arch.setItemData(self.arch.count() - 1, spec.summary, 3)  # tooltip role
         self.arch_form, self.training_form, self.defense_form = ParamForm(), ParamForm(), ParamForm()
+        self._recipe_shown = False  # the training form holds an architecture's recipe (see _arch_chosen)
         self.training_form.build(TRAINING, {})
         self.defense = QComboBox()
         self.defense.addItems(list(DEFENSES))
@@ -90,8 +91,12 @@ class TrainControls(QWidget):
 
     @Slot(str)
     def _arch_chosen(self, name: str) -> None:
-        self.arch.setToolTip(ARCHITECTURES[name].summary)
-        self.arch_form.build(ARCHITECTURES[name].options, {})
+        spec = ARCHITECTURES[name]
+        self.arch.setToolTip(spec.summary)
+        self.arch_form.build(spec.options, {})
+        if spec.training_defaults or self._recipe_shown:  # repu brings its recipe; leaving it restores the defaults
+            self.training_form.build(TRAINING, dict(spec.training_defaults))
+        self._recipe_shown = bool(spec.training_defaults)
 
     @Slot(str)
     def _defense_chosen(self, name: str) -> None:

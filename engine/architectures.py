@@ -161,7 +161,7 @@ ARCHITECTURES: dict[str, Architecture] = {spec.name: spec for spec in (
                                          "250 + 400 (n - 2) / 28)", 0.0, 1e6),
                                    Param("t_ramp", int, 100, "epochs of the linear temperature ramp", 0, 100_000))),
                  normalization=(0.5, 0.5),  # pixels in [-1, 1], as Krotov's
-                 training_defaults={"epochs": 200, "batch_size": 100, "optimizer": "krotov", "lr": 0.04,
+                 training_defaults={"epochs": 300, "batch_size": 100, "optimizer": "krotov", "lr": 0.04,
                                     "lr_decay": 0.998, "augment": True}),
 )}
 

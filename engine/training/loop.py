@@ -153,13 +153,24 @@ def new_trainer(arch: str, data: TrainingData, params: Mapping[str, Any] | None 
     if architecture.normalization is not None:
         mean, std = (tuple([value] * data.input_shape[0]) for value in architecture.normalization)
     module = Classifier(net, mean, std).to(device)
-    name = f"trained {arch}" if defense == "none" else f"{defense}-trained {arch}"  # no comma: names head CSV columns
+    name = f"trained {arch}" if defense == "none" else f"{defense}-trained {arch}"
+    name += "".join(f" {key}={value}" for key, value in _changed_options(architecture.options, options).items())
     model = LoadedModel(module, name, data.input_shape,
                         data.class_names, f"trained here: {arch} on {data.name}", data.domain, device,
                         training={"defense": defense})
     return Trainer(model, arch, options, defense, defense_params(defense, defense_options), params,
                    new_optimizer(params, module.parameters()),
                    torch.Generator().manual_seed(params["seed"]), data_recipe=dict(data.recipe))
+
+
+def _changed_options(declared: ParamSet, options: Mapping[str, Any]) -> dict[str, str]:
+    """The architecture options set away from their defaults ("n=2"), to tell models apart by name; commas
+    become dashes because names head CSV columns."""
+    changed = {}
+    for param in declared.params:
+        if options.get(param.name, param.default) != param.default:
+            changed[param.name] = param.text(options[param.name]).replace(",", "-")
+    return changed
 
 
 def new_optimizer(params: Mapping[str, Any], weights) -> torch.optim.Optimizer:

@@ -10,11 +10,10 @@ from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QBrush, QIcon
 from PySide6.QtWidgets import QGridLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from engine.export import NEGATIVE_RGB, POSITIVE_RGB
 from engine.training.comparisons import CellImages
 
 from .image_view import ImageView
-from .imaging import display_array, diverging_colormap, perturbation_peak, thumbnail
+from .imaging import display_array, thumbnail
 from .style import FOOLED_COLOUR, HELD_COLOUR, MUTED, percent, shorten, swatch
 
 THUMB_SIDE = 44
@@ -41,7 +40,6 @@ class CellImagesView(QWidget):
         self.heading.setTextFormat(Qt.TextFormat.RichText)
         self.natural, self.adversarial = ImageView("natural"), ImageView("adversarial")
         self.perturbation = ImageView("perturbation", levels=(-1.0, 1.0))
-        self._lut = diverging_colormap().getLookupTable(0.0, 1.0, 256)
         self.strip = QListWidget()
         self.strip.setViewMode(QListView.ViewMode.IconMode)
         self.strip.setFlow(QListView.Flow.LeftToRight)
@@ -117,14 +115,4 @@ class CellImagesView(QWidget):
         self._show_perturbation(adversarial - clean)
 
     def _show_perturbation(self, delta_chw: np.ndarray) -> None:
-        """Symmetric levels at the largest change: one channel through the diverging map (white = unchanged),
-        colour channels around mid-grey, as in the Attack workspace."""
-        peak = perturbation_peak(delta_chw)
-        delta = display_array(delta_chw)
-        self.perturbation.item.setLookupTable(self._lut if delta.ndim == 2 else None, update=False)
-        self.perturbation.show(delta, (-peak, peak))
-        linf = float(np.abs(delta_chw).max())
-        l2 = float(np.sqrt(np.square(delta_chw, dtype=np.float64).sum()))
-        scale = (f"{swatch(NEGATIVE_RGB)} −{peak:.3g} darker &nbsp;{swatch(POSITIVE_RGB)} +{peak:.3g} brighter"
-                 if delta.ndim == 2 else f"per channel: grey unchanged, ±{peak:.3g}")
-        self.perturbation.set_title(f"L∞ {linf:.3f} ({linf * 255:.1f}/255) · L2 {l2:.3g}", scale)
+        self.perturbation.show_perturbation(delta_chw)

@@ -1,12 +1,23 @@
 """One image panel with fixed levels, the building block of every side-by-side view."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
-from .style import MUTED, NOTE_SIZE, TITLE_SIZE, VIEW_BACKGROUND
+from engine.export import NEGATIVE_RGB, POSITIVE_RGB
+
+from .imaging import diverging_colormap, display_array, perturbation_peak
+from .style import MUTED, NOTE_SIZE, TITLE_SIZE, VIEW_BACKGROUND, swatch
+
+
+@lru_cache(maxsize=1)
+def diverging_lookup() -> np.ndarray:
+    """The diverging map's 256 colours, for one-channel perturbations."""
+    return diverging_colormap().getLookupTable(0.0, 1.0, 256)
 
 
 class ImageView:
@@ -47,6 +58,21 @@ class ImageView:
     def show(self, image: np.ndarray, levels: tuple[float, float]) -> None:
         # levels passed with the image: pyqtgraph would otherwise compute them from the data (auto-levels)
         self.item.setImage(image, autoLevels=False, levels=levels)
+
+    def show_perturbation(self, delta_chw: np.ndarray) -> None:
+        """A perturbation at symmetric levels of its largest change, so even a faint one fills the colour range:
+        one channel through the diverging map (white = unchanged), colour channels around mid-grey; its L-inf
+        and L2 sizes and the colour scale as the title."""
+        peak = perturbation_peak(delta_chw)
+        delta = display_array(delta_chw)
+        lookup = diverging_lookup() if delta.ndim == 2 else None
+        self.item.setLookupTable(lookup, update=False)
+        self.show(delta, (-peak, peak))
+        linf = float(np.abs(delta_chw).max())
+        l2 = float(np.sqrt(np.square(delta_chw, dtype=np.float64).sum()))
+        scale = (f"{swatch(NEGATIVE_RGB)} −{peak:.3g} darker &nbsp;{swatch(POSITIVE_RGB)} +{peak:.3g} brighter"
+                 if delta.ndim == 2 else f"per channel: grey unchanged, ±{peak:.3g}")
+        self.set_title(f"L∞ {linf:.3f} ({linf * 255:.1f}/255) · L2 {l2:.3g}", scale)
 
     def clear(self) -> None:
         self.item.clear()

@@ -13,11 +13,10 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QFont, QImage
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from engine.export import NEGATIVE_RGB, POSITIVE_RGB
 
 from ...session import Session
 from ...widgets.image_view import ImageView
-from ...widgets.imaging import FieldArrows, diverging_colormap, display_array, field_segments, perturbation_peak
+from ...widgets.imaging import FieldArrows, display_array, field_segments
 from ...widgets.style import ADVERSARIAL_COLOUR, MUTED, NATURAL_COLOUR, percent, shorten, swatch
 from .run_model import RunModel, RunRequest
 
@@ -103,7 +102,6 @@ class ImageTriptych(QWidget):
             view.plot.setXLink(self.natural.plot)
             view.plot.setYLink(self.natural.plot)
             view.plot.vb.disableAutoRange()  # they follow the natural view through the links
-        self._lut = diverging_colormap().getLookupTable(0.0, 1.0, 256)  # for one-channel perturbations
         # a deformation field over the deformed image: every arrow in ONE item, as pairs of points
         self.field_curve = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(FIELD_COLOUR, width=2))
         self.field_curve.setZValue(10)
@@ -225,20 +223,7 @@ class ImageTriptych(QWidget):
         return note
 
     def _show_perturbation(self, delta_chw: np.ndarray) -> None:
-        """Symmetric levels at the largest change, so even a faint perturbation fills the colour range: one
-        channel through the diverging map (white = unchanged), colour channels around mid-grey."""
-        peak = perturbation_peak(delta_chw)
-        delta = display_array(delta_chw)
-        self.perturbation.item.setLookupTable(self._lut if delta.ndim == 2 else None, update=False)
-        self.perturbation.show(delta, (-peak, peak))
-        linf = float(np.abs(delta_chw).max())
-        l2 = float(np.sqrt(np.square(delta_chw, dtype=np.float64).sum()))
-        if delta.ndim == 2:
-            scale = (f"{swatch(NEGATIVE_RGB)} −{peak:.3g} darker &nbsp;"
-                     f"{swatch(POSITIVE_RGB)} +{peak:.3g} brighter")
-        else:
-            scale = f"per channel: grey unchanged, ±{peak:.3g}"
-        self.perturbation.set_title(f"L∞ {linf:.3f} ({linf * 255:.1f}/255) · L2 {l2:.3g}", scale)
+        self.perturbation.show_perturbation(delta_chw)
 
 
 class ProbabilityBars(pg.PlotWidget):

@@ -1,122 +1,45 @@
-"""The Train workspace: choose an architecture, the training settings and a defense (forms built from the
-engine's declarations), train live on the shipped training digits with the loss and the held-out accuracies
-(clean and under PGD) drawn as they come, stop, continue, hand the model to the other workspaces, save it."""
+"""The Train workspace: choose an architecture (built-in or torchvision), the data (the shipped digits or an image
+folder), the training settings and a defense (forms built from the engine's declarations), train live with the
+loss and the held-out accuracies (clean and under PGD) drawn as they come, stop, continue, open a saved run to
+continue it, hand the model to the other workspaces, save it as .pt, .ts or .pt2. Every file and folder is read
+and written in a job; the GUI thread only draws."""
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
-from engine.architectures import ARCHITECTURES
 from engine.core import RunControl
 from engine.core.errors import AdvLensError
-from engine.training import DEFENSES, TRAINING, Trainer, TrainProgress, new_trainer, train_steps, training_digits
-from engine.training.saving import save_trained
+from engine.training import Trainer, TrainProgress
+from engine.training.saving import SAVE_FORMATS, save_trained
 
 from ...jobs import JobSlot, steps_of
 from ...widgets.layout import HORIZONTAL, splitter
-from ...widgets.param_form import ParamForm
+from .controls import TrainControls
 from .curves import TrainingCurves
+from .runs import SAMPLES, DataRead, Run, opened_run, training_run
 
-CONTROLS_WIDTH = 330
+CONTROLS_WIDTH = 340
 REDRAW_EVERY = 8  # batches between redraws of the batch-loss curve
+# The save dialog's choices and the suffix each gives a name typed without one; a typed suffix wins.
+SAVE_FILTERS = {"a run that can be continued: state dict + JSON (*.pt)": ".pt", "TorchScript (*.ts)": ".ts",
+                "torch.export program (*.pt2)": ".pt2"}
+RUN_FILTER = "runs saved by Train or `main.py train` (*.pt *.pth);;all files (*)"
 
 
-def training_run(settings: dict, trainer: Trainer | None, control: RunControl):
-    """The job: read the training digits (in the worker thread), build a trainer or continue the given one."""
-    data = training_digits()
-    if trainer is None:
-        trainer = new_trainer(settings["arch"], data, settings["training"], settings["arch_options"],
-                              settings["defense"], settings["defense_options"])
-    return (yield from train_steps(trainer, data, settings["training"]["epochs"], control))
+def with_format_suffix(path: str, chosen_filter: str) -> str:
+    """`path` as typed when its suffix names a save format, else with the suffix of the chosen filter."""
+    suffix = Path(path).suffix.lower()
+    return path if suffix and suffix in SAVE_FORMATS else path + SAVE_FILTERS.get(chosen_filter, ".pt")
 
 
-class TrainControls(QWidget):
-    """The forms and buttons; `settings()` reads them as the engine's typed values (ParameterError if wrong)."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.arch = QComboBox()
-        for name, spec in ARCHITECTURES.items():
-            self.arch.addItem(name)
-            self.arch.setItemData(self.arch.count() - 1, spec.summary, 3)  # tooltip role
-        self.arch_form, self.training_form, self.defense_form = ParamForm(), ParamForm(), ParamForm()
-        self._recipe_shown = False  # the training form holds an architecture's recipe (see _arch_chosen)
-        self.training_form.build(TRAINING, {})
-        self.defense = QComboBox()
-        self.defense.addItems(list(DEFENSES))
-        self.train_button, self.continue_button = QPushButton("Train"), QPushButton("Continue")
-        self.stop_button, self.use_button, self.save_button = (QPushButton("Stop"), QPushButton("Use this model"),
-                                                               QPushButton("Save…"))
-        self.continue_button.setToolTip("train the same network on from where it stopped, up to the epochs set "
-                                        "above (its other settings stay those it was started with)")
-        self.use_button.setToolTip("load the trained model into the window (a copy: training on changes nothing "
-                                   "the other workspaces see)")
-        self.summary = QLabel("Choose a network and press Train.")
-        self.summary.setWordWrap(True)
-        self._layout()
-        self.arch.currentTextChanged.connect(self._arch_chosen)
-        self.defense.currentTextChanged.connect(self._defense_chosen)
-        self._arch_chosen(self.arch.currentText())
-        self._defense_chosen(self.defense.currentText())
-
-    def _layout(self) -> None:
-        network = QGroupBox("Network")
-        rows = QFormLayout(network)
-        rows.addRow("architecture", self.arch)
-        rows.addRow(self.arch_form)
-        data = QLabel("the 4,000 shipped training digits; measured on the 1,000 held-out ones")
-        data.setWordWrap(True)
-        rows.addRow("data", data)
-        training = QGroupBox("Training")
-        QVBoxLayout(training).addWidget(self.training_form)
-        defense = QGroupBox("Defense")
-        column = QFormLayout(defense)
-        column.addRow("defense", self.defense)
-        column.addRow(self.defense_form)
-        layout = QVBoxLayout(self)
-        for group in (network, training, defense):
-            layout.addWidget(group)
-        for pair in ((self.train_button, self.continue_button, self.stop_button),
-                     (self.use_button, self.save_button)):
-            row = QHBoxLayout()
-            for button in pair:
-                row.addWidget(button)
-            layout.addLayout(row)
-        layout.addWidget(self.summary)
-        layout.addStretch(1)
-
-    @Slot(str)
-    def _arch_chosen(self, name: str) -> None:
-        spec = ARCHITECTURES[name]
-        self.arch.setToolTip(spec.summary)
-        self.arch_form.build(spec.options, {})
-        if spec.training_defaults or self._recipe_shown:  # repu brings its recipe; leaving it restores the defaults
-            self.training_form.build(TRAINING, dict(spec.training_defaults))
-        self._recipe_shown = bool(spec.training_defaults)
-
-    @Slot(str)
-    def _defense_chosen(self, name: str) -> None:
-        self.defense.setToolTip(DEFENSES[name].summary)
-        self.defense_form.build(DEFENSES[name], {})
-
-    def settings(self) -> dict:
-        arch, defense = self.arch.currentText(), self.defense.currentText()
-        return {"arch": arch, "defense": defense,
-                "arch_options": ARCHITECTURES[arch].options.resolve(self.arch_form.values()),
-                "training": TRAINING.resolve(self.training_form.values()),
-                "defense_options": DEFENSES[defense].resolve(self.defense_form.values())}
-
-    def set_running(self, running: bool, trained: bool) -> None:
-        for button in (self.train_button, self.continue_button, self.use_button, self.save_button):
-            button.setEnabled(not running)
-        self.continue_button.setEnabled(not running and trained)
-        self.use_button.setEnabled(not running and trained)
-        self.save_button.setEnabled(not running and trained)
-        self.stop_button.setEnabled(running)
+def epochs_to_continue(trainer: Trainer) -> int:
+    """The epochs an opened run trains up to: its own setting, or one more when it has done them all."""
+    planned = int(trainer.params["epochs"])
+    return planned if trainer.partial is not None or trainer.epochs_done < planned else trainer.epochs_done + 1
 
 
 class TrainWorkspace(QWidget):
@@ -131,28 +54,36 @@ class TrainWorkspace(QWidget):
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
-        self.trainer: Trainer | None = None
+        self.kept: Run | None = None  # the trainer shown and its data, as the last job handed them back
         self.history: list = []  # the epoch records of the model being trained, as the steps brought them
         self.saved: list[Path] = []  # what the last save wrote (read by tests)
+        self._fresh = False  # the running job trains a new network (its curves replace the kept run's)
+        self._replacing = False  # a new run has drawn over the kept run's curves and has not returned yet
+        self._kept_read = DataRead("")  # what the summary said of the kept run's data, while _replacing
         self.slot, self.save_slot = JobSlot(self), JobSlot(self)
         self.controls, self.curves = TrainControls(), TrainingCurves()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.controls)
-        scroll.setMinimumWidth(CONTROLS_WIDTH)
+        self.controls.setMinimumWidth(CONTROLS_WIDTH)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter(HORIZONTAL, (self.curves, scroll), stretch=(1,)))
+        layout.addWidget(splitter(HORIZONTAL, (self.curves, self.controls), stretch=(1,)))
+        self._connect()
+        self.controls.set_running(False, False)
+
+    def _connect(self) -> None:
         c = self.controls
         c.train_button.clicked.connect(lambda: self.start(fresh=True))
         c.continue_button.clicked.connect(lambda: self.start(fresh=False))
         c.stop_button.clicked.connect(self.stop)
         c.use_button.clicked.connect(self.use_model)
         c.save_button.clicked.connect(self._choose_save_path)
+        c.open_button.clicked.connect(self._choose_run)
         for slot in (self.slot, self.save_slot):
             slot.busy_changed.connect(self._on_busy)
             slot.failed.connect(lambda text: self.message.emit(text, True, "Training"))
-        c.set_running(False, False)
+
+    @property
+    def trainer(self) -> Trainer | None:
+        return None if self.kept is None else self.kept.trainer
 
     # --- the protocol ----------------------------------------------------------------------------------------
 
@@ -179,30 +110,48 @@ class TrainWorkspace(QWidget):
     # --- training --------------------------------------------------------------------------------------------
 
     def start(self, fresh: bool) -> None:
+        """Train a new network on the chosen data, or (not `fresh`) the kept one on its own data."""
         try:
             settings = self.controls.settings()
         except AdvLensError as exc:
             self.message.emit(str(exc), True, "Training")
             return
-        trainer = None if fresh else self.trainer
-        if fresh:
-            self.curves.clear()
-            self.history = []
+        if not fresh and not self._can_continue(settings["training"]["epochs"]):
+            return
         control = RunControl(frame_interval=None)
-        what = "Training" if fresh else "Continuing"
-        if self.slot.run(training_run(settings, trainer, control), self._on_step, self._on_trained, control,
+        if self.slot.run(training_run(settings, None if fresh else self.kept, control), self._on_step,
+                         on_result=self._on_trained, control=control, on_done=self._run_ended,
                          what="the training"):
-            self.status.emit(f"{what} {settings['arch']} ({settings['defense']}) on the training digits…")
+            self._replacing = False
+            self._fresh = fresh
+            data = "the training digits" if settings["data"] == SAMPLES else f"folder {Path(settings['data']).name}"
+            self.status.emit(f"Training {settings['arch']} ({settings['defense']}) on {data}…" if fresh else
+                             f"Continuing {self.trainer.model.name}…")
+
+    def _can_continue(self, epochs: int) -> bool:
+        """Whether Continue has something to do; a busy slot refuses by itself, with its own message."""
+        if self.kept is None:
+            return False
+        trainer = self.kept.trainer
+        if not self.slot.busy and trainer.partial is None and epochs <= trainer.epochs_done:
+            done = trainer.epochs_done
+            self.message.emit(f"epochs: {trainer.model.name} has done {done} epoch{'s' * (done != 1)}; set epochs "
+                              f"above {done} to train it on", True, "Training")
+            return False
+        return True
 
     @Slot(object)
-    def _on_step(self, step: TrainProgress) -> None:
+    def _on_step(self, step: TrainProgress | DataRead) -> None:
         """Draw what the worker reported: the records come with the steps, the trainer is never read here."""
+        if isinstance(step, DataRead):
+            self._data_read(step)
+            return
         if step.record is None:
             self.curves.add_batch(step.epoch - 1 + step.batch / step.batches, step.loss)
         if step.record is not None:
             self.history.append(step.record)
             self.curves.show_history(self.history)
-            self.controls.summary.setText(step.record.describe())
+            self.controls.show_run(step.record.describe())
         elif step.batch % REDRAW_EVERY == 0:
             self.curves.redraw_batches()
         done = (step.epoch - 1) * step.batches + step.batch
@@ -210,20 +159,72 @@ class TrainWorkspace(QWidget):
         self.status.emit(f"epoch {step.epoch}/{step.epochs} · batch {step.batch}/{step.batches} · loss "
                          f"{step.loss:.4f}")
 
+    def _data_read(self, read: DataRead) -> None:
+        """The data is read and the network built: a new run's curves replace the kept run's only now, so a bad
+        folder or architecture leaves them (and the kept trainer) as they were."""
+        if self._fresh and not self._replacing:
+            self._replacing, self._kept_read = True, self.controls.data_read
+            self.curves.clear()
+            self.history = []
+            self.controls.show_run("training…")
+        self.controls.show_data(read)
+
     @Slot(object)
-    def _on_trained(self, trainer: Trainer) -> None:
-        self.trainer = trainer
+    def _on_trained(self, run: Run) -> None:
+        self.kept, self._replacing = run, False
+        trainer = run.trainer
         self.curves.show_history(self.history)
         stopped = " (stopped; Continue trains on)" if trainer.stopped else ""
         last = f"; {self.history[-1].describe()}" if self.history else ""
         text = f"{trainer.model.name}: {trainer.epochs_done} epochs{stopped}{last}"
-        self.controls.summary.setText(text)
+        self.controls.show_run(text)
         self.status.emit(text)
+
+    def _run_ended(self) -> None:
+        """A new run that failed after drawing: the kept run's epoch curves come back (its batch losses are gone)."""
+        if self._replacing:
+            self._replacing = False
+            self.history = [] if self.trainer is None else list(self.trainer.history)
+            self.curves.clear()
+            self.curves.show_history(self.history)
+            self.controls.show_data(self._kept_read)
+            self.controls.show_run("the run failed; the model shown before is kept")
 
     @Slot(bool)
     def _on_busy(self, _busy: bool) -> None:
         self.controls.set_running(self.busy, self.trainer is not None)
         self.busy_changed.emit(self.busy)
+
+    # --- a saved run -----------------------------------------------------------------------------------------
+
+    @Slot()
+    def _choose_run(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a saved run to continue", "", RUN_FILTER)
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str) -> None:
+        """Read the run saved at `path` (in a job), show its curves and make it the one Continue trains on."""
+        self._fresh = False
+        if self.slot.run(opened_run(path, self.controls.chosen_folder()), self._on_step, on_result=self._on_opened,
+                         what="the training"):
+            self.status.emit(f"Opening {Path(path).name}…")
+
+    @Slot(object)
+    def _on_opened(self, run: Run) -> None:
+        self.kept = run
+        trainer = run.trainer
+        self.history = list(trainer.history)
+        self.curves.clear()
+        self.curves.show_history(self.history)
+        epochs = epochs_to_continue(trainer)
+        self.controls.show_settings(trainer, epochs)
+        part = f" and {trainer.partial.batches_done} batches" if trainer.partial is not None else ""
+        last = f"; {self.history[-1].describe()}" if self.history else ""
+        text = (f"{trainer.model.name}: {trainer.epochs_done} epochs{part} done{last}. Continue trains it up to "
+                f"{epochs} epochs")
+        self.controls.show_run(text)
+        self.status.emit(text)
 
     # --- the trained model -----------------------------------------------------------------------------------
 
@@ -236,13 +237,13 @@ class TrainWorkspace(QWidget):
     def _choose_save_path(self) -> None:
         if self.trainer is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save the trained model", f"{self.trainer.arch}.pt",
-                                              "PyTorch state dict + JSON (*.pt)")
+        path, chosen = QFileDialog.getSaveFileName(self, "Save the trained model", f"{self.trainer.arch}.pt",
+                                                   ";;".join(SAVE_FILTERS))
         if path:
-            self.save_to(path)
+            self.save_to(with_format_suffix(path, chosen))
 
     def save_to(self, path: str) -> None:
-        """MODEL.pt and MODEL.json, written in a job; `--model MODEL.pt` loads them."""
+        """MODEL.pt, .ts or .pt2 (by its suffix) and MODEL.json, written in a job; `--model MODEL` loads them."""
         if self.trainer is None or self.slot.busy:
             return
         self.save_slot.run(steps_of(save_trained, self.trainer, path), on_result=self._on_saved,
@@ -251,5 +252,7 @@ class TrainWorkspace(QWidget):
     @Slot(object)
     def _on_saved(self, files) -> None:
         self.saved = list(files)
-        self.status.emit(f"Saved {files[0]} and {Path(files[1]).name}; load it with --model {files[0]}")
-
+        model, sidecar = Path(files[0]), Path(files[1])
+        again = ", or Open run… to continue it" if model.suffix.lower() in (".pt", ".pth", "") else ""
+        self.status.emit(f"Saved {model} ({SAVE_FORMATS[model.suffix.lower()]}) and {sidecar.name}; load it with "
+                         f"--model {model}{again}")

@@ -43,6 +43,9 @@ def print_training() -> None:
     print_params("training", TRAINING)
     for name, spec in ARCHITECTURES.items():
         print_params(f"--arch {name}", ParamSet(name, spec.options.params, summary=spec.summary))
+        if spec.training_defaults:
+            recipe = " ".join(f"{key}={value}" for key, value in spec.training_defaults.items())
+            print(f"           its recipe (training defaults, --param overrides): {recipe}")
     print(f"  --arch TORCHVISION: for RGB image folders, random initial weights: {', '.join(torchvision_names())}")
     print_params("--data DIR", FOLDER)
     for name, params in DEFENSES.items():

@@ -24,6 +24,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/pgd_streaming.py
 	$(PY) benchmarks/deepfool_adef.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/playground_fps.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/train_responsiveness.py --seconds 15
 	$(PY) benchmarks/universal.py
 	$(PY) benchmarks/universal.py --model resnet18:random
 

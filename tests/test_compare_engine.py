@@ -150,3 +150,11 @@ def test_cli_transfer_refuses_bad_settings_before_any_training(tmp_path, capsys,
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and message in lines[-1], lines
     assert not (tmp_path / "out" / "matrix.csv").exists()
+
+
+def test_the_halves_of_repu_train_with_its_recipe():
+    from engine.training.halves import half_settings
+
+    training, _ = half_settings("repu", {"epochs": "2"})
+    assert training["optimizer"] == "krotov" and training["lr"] == 0.04 and training["epochs"] == 2
+    assert training["robust_steps"] == 0

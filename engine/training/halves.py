@@ -39,8 +39,9 @@ class HalfProgress:
 def half_settings(arch: str, given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """`given` values (text or typed) split into the training's and the architecture's, each validated; an
     unknown name is a ParameterError naming both sets' parameters."""
-    options = get_architecture(arch).options
-    training, arch_options = dict(HALF_DEFAULTS), {}
+    architecture = get_architecture(arch)
+    options = architecture.options
+    training, arch_options = {**architecture.training_defaults, **HALF_DEFAULTS}, {}
     for name, value in given.items():
         if name in TRAINING.names:
             training[name] = value
@@ -59,7 +60,8 @@ def train_halves(arch: str, training: Mapping[str, Any] | None = None,
     """Train `arch` on each disjoint half of the training digits (split by the training seed), named
     "<arch> half 1" and "<arch> half 2". A stop request ends the run within one batch and returns the nets
     finished so far (and none of the one being trained)."""
-    training = TRAINING.resolve({**HALF_DEFAULTS, **dict(training or {})})
+    # the architecture's recipe (repu: Krotov's) under the halves' defaults, under what the caller set
+    training = TRAINING.resolve({**get_architecture(arch).training_defaults, **HALF_DEFAULTS, **dict(training or {})})
     halves = disjoint_halves(training_digits(), training["seed"])
     models = []
     for index, half in enumerate(halves):

@@ -151,8 +151,11 @@ class CrossHalvesDialog(QDialog):
 
     @Slot(str)
     def _arch_chosen(self, name: str) -> None:
-        self.arch.setToolTip(ARCHITECTURES[name].summary)
-        self.arch_form.build(ARCHITECTURES[name].options, {})
+        spec = ARCHITECTURES[name]
+        self.arch.setToolTip(spec.summary)
+        self.arch_form.build(spec.options, {})
+        # the offered training values: the architecture's recipe where it has one (repu), else the dialog's own
+        self.training_form.build(TRAINING.only(HALF_TRAINING), {"epochs": HALF_EPOCHS, **spec.training_defaults})
 
     def settings(self) -> tuple[str, dict, dict]:
         """(architecture, the training values set here, the architecture's options), checked; the training

@@ -1,0 +1,147 @@
+"""The CPPN encoding of fooling images: shapes and range, variety, mutation rates, acyclicity, saving, seeds."""
+import numpy as np
+import pytest
+import torch
+
+from engine.core.errors import ParameterError
+from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding
+
+
+def seeded(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def evolved(encoding, count=64, generations=15, seed=0):
+    generator = seeded(seed)
+    genomes = encoding.random(count, generator)
+    for _ in range(generations):
+        genomes = encoding.mutate(genomes, generator)
+    return genomes
+
+
+def test_params_declare_the_authors_rates():
+    defaults = CPPN.defaults()
+    assert (defaults["add_connection_rate"], defaults["delete_connection_rate"], defaults["change_connection_rate"],
+            defaults["add_unit_rate"], defaults["delete_unit_rate"]) == (0.5, 0.3, 0.5, 0.5, 0.2)
+    assert (defaults["weight_mutation_rate"], defaults["weight_eta"], defaults["weight_limit"]) == (0.1, 15.0, 10.0)
+    with pytest.raises(ParameterError):
+        CPPNEncoding(1, {"initial_hidden_units": 5, "max_hidden_units": 2})
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 224, 224)])
+def test_render_shape_and_range(shape):
+    encoding = CPPNEncoding(shape[0])
+    images = encoding.render(evolved(encoding, count=4, generations=10), shape)
+    assert images.shape == (4, *shape) and images.dtype == torch.float32
+    assert images.min() >= 0 and images.max() <= 1
+
+
+def test_random_genomes_are_varied_patterns():
+    encoding = CPPNEncoding(1)
+    images = encoding.render(encoding.random(32, seeded()), (1, 28, 28)).flatten(1)
+    not_flat = images.std(1) > 0.02
+    assert not_flat.float().mean() > 0.7
+    distinct = torch.cdist(images, images)[~torch.eye(32, dtype=torch.bool)]
+    assert (distinct > 0.5).float().mean() > 0.9
+
+
+def test_connections_stay_feed_forward_and_weights_in_range():
+    encoding = CPPNEncoding(3, {"max_hidden_units": 8})
+    genomes = evolved(encoding, count=128, generations=40)
+    strictly_lower = torch.ones(encoding.units, encoding.units, dtype=torch.bool).tril(-1)
+    assert not (genomes.connected & ~strictly_lower).any()
+    assert not genomes.connected[:, :, encoding.outputs].any()  # outputs feed nothing
+    assert not genomes.connected[:, :INPUTS].any()  # inputs are fed by nothing
+    assert int(encoding.hidden_counts(genomes).max()) <= 8
+    assert genomes.weight.abs().max() <= 10
+    assert not genomes.weight[~genomes.connected].any()
+    living = genomes.alive[:, INPUTS:INPUTS + 8].int()
+    assert (living[:, 1:] <= living[:, :-1]).all()  # living hidden units fill the first slots
+
+
+def test_mutation_rates_match_the_declared_ones():
+    """One mutation of many genomes with room to grow: units and connections change at the declared rates."""
+    encoding = CPPNEncoding(1, {"initial_hidden_units": 3, "delete_unit_rate": 0.0, "delete_connection_rate": 0.0,
+                                "change_connection_rate": 0.0})
+    generator = seeded(1)
+    parents = encoding.random(4000, generator)
+    children = encoding.mutate(parents, generator)
+    added_units = (encoding.hidden_counts(children) - encoding.hidden_counts(parents)).float()
+    assert added_units.mean() == pytest.approx(0.5, abs=0.04)
+    added_connections = (children.connection_counts() - parents.connection_counts()).float()
+    # each added unit adds one net connection, each add-connection one
+    assert added_connections.mean() == pytest.approx(1.0, abs=0.06)
+
+    deleting = CPPNEncoding(1, {"initial_hidden_units": 3, "add_unit_rate": 0.0, "add_connection_rate": 0.0,
+                                "change_connection_rate": 0.0})
+    children = deleting.mutate(parents, generator)
+    lost_units = (deleting.hidden_counts(parents) - deleting.hidden_counts(children)).float()
+    assert lost_units.mean() == pytest.approx(0.2, abs=0.03)
+    only_connections = CPPNEncoding(1, {"initial_hidden_units": 3, "add_unit_rate": 0.0, "add_connection_rate": 0.0,
+                                        "delete_unit_rate": 0.0, "change_connection_rate": 0.0})
+    lost = (parents.connection_counts() - only_connections.mutate(parents, generator).connection_counts()).float()
+    assert lost.mean() == pytest.approx(0.3, abs=0.04)
+
+
+def test_change_connection_moves_one_connection():
+    encoding = CPPNEncoding(1, {"initial_hidden_units": 3, "add_unit_rate": 0.0, "add_connection_rate": 0.0,
+                                "delete_unit_rate": 0.0, "delete_connection_rate": 0.0,
+                                "weight_mutation_rate": 0.0, "activation_mutation_rate": 0.0})
+    generator = seeded(2)
+    parents = encoding.random(2000, generator)
+    children = encoding.mutate(parents, generator)
+    assert torch.equal(children.connection_counts(), parents.connection_counts())
+    moved = (children.connected != parents.connected).flatten(1).any(1).float().mean()
+    assert 0.4 < moved <= 0.5
+
+
+def test_weights_mutate_at_the_declared_rate():
+    encoding = CPPNEncoding(1, {"add_unit_rate": 0.0, "add_connection_rate": 0.0, "delete_unit_rate": 0.0,
+                                "delete_connection_rate": 0.0, "change_connection_rate": 0.0})
+    generator = seeded(3)
+    parents = encoding.random(2000, generator)
+    children = encoding.mutate(parents, generator)
+    changed = (children.weight != parents.weight)[parents.connected].float().mean()
+    assert changed == pytest.approx(0.1, abs=0.01)
+
+
+def test_arrays_round_trip_renders_identically():
+    encoding = CPPNEncoding(3)
+    genomes = evolved(encoding, count=16, generations=20)
+    arrays = encoding.to_arrays(genomes)
+    assert all(isinstance(value, np.ndarray) and value.dtype != object for value in arrays.values())
+    restored = encoding.from_arrays(arrays)
+    assert torch.equal(encoding.render(restored, (3, 32, 32)), encoding.render(genomes, (3, 32, 32)))
+    with pytest.raises(ParameterError):
+        CPPNEncoding(3, {"max_hidden_units": 5}).from_arrays(arrays)
+    cyclic = {key: value.copy() for key, value in arrays.items()}
+    cyclic["connected"][0, INPUTS, INPUTS + 1] = True
+    with pytest.raises(ParameterError):
+        encoding.from_arrays(cyclic)
+
+
+def test_seeded_runs_repeat():
+    encoding = CPPNEncoding(1)
+    first, second = evolved(encoding, seed=7), evolved(encoding, seed=7)
+    assert torch.equal(encoding.render(first, (1, 28, 28)), encoding.render(second, (1, 28, 28)))
+    assert not torch.equal(first.connected, evolved(encoding, seed=8).connected)
+
+
+def test_select_join_and_crossover_copy():
+    encoding = CPPNEncoding(1)
+    genomes = evolved(encoding, count=8, generations=5)
+    picked = encoding.select(genomes, torch.tensor([3, 1]))
+    pool = encoding.join([genomes, picked])
+    assert len(pool) == 10 and torch.equal(pool.weight[8], genomes.weight[3])
+    child_a, child_b = encoding.crossover(genomes, picked, seeded())
+    assert torch.equal(child_a.weight, genomes.weight) and torch.equal(child_b.connected, picked.connected)
+    child_a.weight.add_(1.0)
+    assert not torch.equal(child_a.weight, genomes.weight)  # copies, not views
+
+
+def test_render_in_chunks_matches_one_batch():
+    encoding = CPPNEncoding(1)
+    genomes = evolved(encoding, count=12, generations=20)
+    whole = encoding.render(genomes, (1, 20, 20))
+    assert torch.allclose(encoding.render(genomes, (1, 20, 20), budget=1), whole)
+    assert torch.allclose(encoding.render(encoding.select(genomes, torch.tensor([5])), (1, 20, 20)), whole[5:6])

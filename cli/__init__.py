@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 def _commands() -> dict:
     from .attack import command_run, command_stats
     from .compare import command_robustness, command_transfer
+    from .fool import command_fool
     from .gallery import command_gallery
     from .listing import command_list
     from .train import command_train, command_train_default
@@ -44,4 +45,5 @@ def _commands() -> dict:
     return {"gui": command_gui, "list": command_list, "run": command_run, "stats": command_stats,
             "screenshot": command_screenshot, "visualize": command_visualize,
             "train-default": command_train_default, "train": command_train, "gallery": command_gallery,
-            "robustness": command_robustness, "transfer": command_transfer}
+            "robustness": command_robustness, "transfer": command_transfer,
+            "fool": command_fool}

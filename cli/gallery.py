@@ -15,7 +15,8 @@ def command_gallery(args) -> int:
     from engine.core.run import run_to_end
     from engine.core.signals import exit_status, stop_on_signals
     from engine.models import load_model
-    from engine.universal.gallery import export_gallery, gallery_steps, parse_classes
+    from engine.core.classes import parse_classes
+    from engine.universal.gallery import export_gallery, gallery_steps
 
     check_output_dir(args.out, "--out")  # before the slow model load (the folder is shared: see gallery_steps)
     spec = get_attack("targeted-universal")

@@ -30,7 +30,22 @@ def command_list(args) -> int:
     for params in (TRAINING_PARAMS, ATTACK_PARAMS, DEFENSE_PARAMS):
         print_params(params.name, params)
     print_training()
+    print_fooling()
     return 0
+
+
+def print_fooling() -> None:
+    from engine.fooling.runs import METHOD_TITLES, parameter_sets
+
+    print("\nFooling images (fool --encoding direct|cppn|gradient; the Fooling tab)")
+    printed = set()
+    for method, title in METHOD_TITLES.items():
+        names = [params.name for params in parameter_sets(method)]
+        print(f"  --encoding {method}: {title}; parameters of {' and '.join(names)}")
+        for params in parameter_sets(method):
+            if params.name not in printed:
+                printed.add(params.name)
+                print_params(params.name, params)
 
 
 def print_training() -> None:

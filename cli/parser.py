@@ -112,6 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="MODEL.pt", help="continue the run saved in MODEL.pt (its weights, "
                        "optimizer, data order, epochs and curves, a stopped epoch where it stopped) up to its "
                        "epochs or --param epochs=N")
+    fool = commands.add_parser("fool", help="fooling (rubbish) images: MAP-Elites evolution with the direct or "
+                               "CPPN encoding, or gradient ascent, one elite per class",
+                               description="Evolve or ascend images a model classifies with high confidence. "
+                               "Ctrl-C stops after the current generation and writes the archive reached.")
+    fool.add_argument("--model", default="mnist-cnn", help="as for `run`")
+    fool.add_argument("--arch", help="architecture of a state-dict file")
+    fool.add_argument("--trust-model-code", action="store_true",
+                      help="load .pt2 files even if they hold pickled data that can run code")
+    fool.add_argument("--encoding", default="direct", help="direct (pixels), cppn (compositional pattern-producing "
+                      "networks) or gradient (ascent of each class's probability)")
+    fool.add_argument("--classes", help="a subset, e.g. 0-9 or 1,5,7 (default: every class)")
+    fool.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="evolution (generations, population, initial_population, seed, mutation_rate, ...), "
+                      "CPPN (add_unit_rate, max_hidden_units, ...) or ascent (steps, decay, blur_sigma, ...) "
+                      "parameter, see `list`")
+    fool.add_argument("--compare", metavar="MODEL", help="also show the elites to MODEL (another model with the "
+                      "same classes): does the rubbish transfer?")
+    fool.add_argument("--resume", metavar="ELITES.npz", help="continue the evolution saved in ELITES.npz (same "
+                      "model, encoding, classes and seed) up to --param generations=N")
+    fool.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    fool.add_argument("--out", required=True, help="folder for elites.npz, a PNG per class, contact_sheet.png, "
+                      "confidence.csv and elites.csv")
     for name, text in (("robustness", "the talk's table: each model's accuracy and the success of FGSM, PGD, "
                                       "ADef and DeepFool on its correctly classified images"),
                        ("transfer", "transferability: adversarial images made on each model shown to every "

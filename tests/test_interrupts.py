@@ -18,7 +18,8 @@ from engine.core.files import (is_temporary, lock_path, remove_stale_temporaries
                                unlock)
 from engine.core.run import run_to_end
 from engine.universal import gallery
-from engine.universal.gallery import GalleryFolder, gallery_steps, parse_classes
+from engine.core.classes import parse_classes
+from engine.universal.gallery import GalleryFolder, gallery_steps
 
 
 @pytest.fixture(scope="module")

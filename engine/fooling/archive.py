@@ -4,12 +4,13 @@ generation it was found in. A child replaces the elite of *every* cell it scores
 
 Saved as one .npz, written atomically: `images` (K, C, H, W) float32 in [0, 1], `classes` (K,) int64 and
 `confidence` (K,) for anyone who reads the file, plus what resuming needs: `found` (K,), `generation`,
-`rng_state` (the torch generator's state after that generation), `encoding` (its name) and the genomes as the
-encoding's arrays, each under `genome_<name>`."""
+`rng_state` (the torch generator's state after that generation), `encoding` (its name), `history` (G, K): the
+cells' confidences after each generation (for the curves and the CSV) and the genomes as the encoding's arrays,
+each under `genome_<name>`."""
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ class Archive:
     genomes: Any = None  # the encoding's batch of K genomes
     generation: int = 0  # generations done (0: the initial population)
     rng_state: torch.Tensor | None = None  # torch.Generator state after `generation`
+    history: list[np.ndarray] = field(default_factory=list)  # (K,) confidences per generation done, in order
 
     @classmethod
     def empty(cls, classes, image_shape) -> Archive:
@@ -93,6 +95,8 @@ class Archive:
         arrays = {"images": self.images.numpy().astype(np.float32), "classes": self.classes.numpy(),
                   "confidence": self.confidence.numpy().astype(np.float32), "found": self.found.numpy(),
                   "generation": np.int64(self.generation), "encoding": np.str_(encoding.name)}
+        if self.history:
+            arrays["history"] = np.stack(self.history).astype(np.float32)
         if self.rng_state is not None:
             arrays["rng_state"] = self.rng_state.numpy()
         if self.genomes is not None:
@@ -120,6 +124,9 @@ class Archive:
                       torch.from_numpy(arrays["confidence"].astype(np.float32)),
                       torch.from_numpy(arrays.get("found", np.full(len(classes), -1)).astype(np.int64)),
                       generation=int(arrays.get("generation", 0)))
+        history = arrays.get("history")
+        if history is not None and history.ndim == 2 and history.shape[1] == len(classes):
+            archive.history = list(history.astype(np.float32))
         if "rng_state" in arrays:
             archive.rng_state = torch.from_numpy(arrays["rng_state"].astype(np.uint8))
         genome_arrays = {key[len(GENOME_PREFIX):]: value for key, value in arrays.items()

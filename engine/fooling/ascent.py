@@ -26,7 +26,7 @@ from ..core.params import Param, ParamSet
 from ..models import LoadedModel
 from ..transforms import gaussian_blur
 from .archive import Archive
-from .evolution import check_classes
+from .evolution import FoolingStep, check_classes
 
 MEAN, BLACK = "mean", "black"
 THRESHOLDS = (0.99, 0.999, 0.9999)
@@ -51,20 +51,6 @@ FOOLING_ASCENT = ParamSet("fooling-ascent", (
     Param("blur_every", int, 1, "steps between two blurs", 1, 1000),
     Param("seed", int, 0, "seed of the start noise", 0, 2**31 - 1),
 ), domain_defaults={"mnist": MNIST_DEFAULTS}, summary="gradient ascent of a class's softmax probability")
-
-
-@dataclass(frozen=True)
-class AscentStep:
-    """One step done: each class's probability (of the image before the step) and, when a frame is due, a copy
-    of the images."""
-
-    step: int
-    steps: int
-    confidence: np.ndarray  # (K,)
-    mean: float
-    median: float
-    per_second: float
-    images: np.ndarray | None = None
 
 
 @dataclass
@@ -107,10 +93,10 @@ def progress_step(probs: torch.Tensor, gradient: torch.Tensor, params: Mapping[s
 
 
 def fooling_ascent(model: LoadedModel, classes: Sequence[int], params: Mapping[str, Any] | None = None,
-                   control: RunControl | None = None) -> Generator[AscentStep, None, AscentResult]:
-    """Ascend the probability of each of `classes` on its own image; yields an AscentStep per step and returns
-    the best image found per class with the steps each threshold was first reached. Stops after the current
-    step when `control` asks."""
+                   control: RunControl | None = None) -> Generator[FoolingStep, None, AscentResult]:
+    """Ascend the probability of each of `classes` on its own image; yields a FoolingStep per step (its
+    `generation` is the step) and returns the best image found per class with the steps each threshold was first
+    reached. Stops after the current step when `control` asks."""
     params = FOOLING_ASCENT.resolve(dict(params or {}), domain=model.domain)
     classes = check_classes(model, classes)
     device = next(model.module.parameters()).device
@@ -127,18 +113,18 @@ def fooling_ascent(model: LoadedModel, classes: Sequence[int], params: Mapping[s
             break
         x = x.clamp(0.0, 1.0)  # the models take pixels in [0, 1], as the authors crop to [0, 255]
         probs, gradient = probability_and_gradient(model, x, targets)
-        _record(archive, first, probs.cpu(), x.cpu(), step)
+        improved = _record(archive, first, probs.cpu(), x.cpu(), step)
         x = reference + (1 - params["decay"]) * (x + progress_step(probs, gradient, params) - reference)
         if params["blur_sigma"] > 0 and step % params["blur_every"] == 0:
             x = gaussian_blur(x, params["blur_sigma"])
-        yield _step(archive, probs, step + 1, params["steps"], started, control)
+        yield _step(archive, probs, improved, step + 1, params["steps"], started, control)
     archive.genomes = archive.images.clone()
     return AscentResult(archive, {threshold: steps.numpy() for threshold, steps in first.items()})
 
 
 def _record(archive: Archive, first: dict[float, torch.Tensor], probs: torch.Tensor, x: torch.Tensor,
-            step: int) -> None:
-    """Keep each class's best image so far and the first step of each threshold."""
+            step: int) -> int:
+    """Keep each class's best image so far and the first step of each threshold; the classes improved."""
     better = probs > archive.confidence
     archive.confidence[better] = probs[better]
     archive.images[better] = x[better]
@@ -146,12 +132,14 @@ def _record(archive: Archive, first: dict[float, torch.Tensor], probs: torch.Ten
     archive.generation = step
     for threshold, steps in first.items():
         steps[(steps < 0) & (probs > threshold)] = step
+    archive.history.append(probs.numpy().astype(np.float32))
+    return int(better.sum())
 
 
-def _step(archive: Archive, probs: torch.Tensor, done: int, steps: int, started: float,
-          control: RunControl | None) -> AscentStep:
+def _step(archive: Archive, probs: torch.Tensor, improved: int, done: int, steps: int, started: float,
+          control: RunControl | None) -> FoolingStep:
     seconds = time.perf_counter() - started
     values = probs.cpu()
     images = archive.images.numpy().copy() if control is not None and control.frame_due(final=done == steps) else None
-    return AscentStep(done, steps, values.numpy().copy(), float(values.mean()), float(values.median()),
-                      done / seconds if seconds > 0 else 0.0, images)
+    return FoolingStep(done, steps, values.numpy().copy(), float(values.mean()), float(values.median()),
+                       done / seconds if seconds > 0 else 0.0, improved, images)

@@ -184,6 +184,7 @@ def evolve(model: LoadedModel, encoding: Encoding, classes: Sequence[int], param
 
 def _step(archive: Archive, params: Mapping[str, Any], replaced: int, done: int, started: float,
           control: RunControl | None) -> FoolingStep:
+    archive.history.append(archive.confidence.numpy().copy())
     mean, median = archive.summary()
     seconds = time.perf_counter() - started
     final = archive.generation >= params["generations"]

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QLineEdit, QListView, QListW
 
 from engine.core import RunControl
 from engine.models import LoadedModel
-from engine.universal.gallery import GalleryEntry, GalleryProgress, export_gallery, parse_classes
+from engine.core.classes import parse_classes
+from engine.universal.gallery import GalleryEntry, GalleryProgress, export_gallery
 from engine.visualize import tile
 
 from ...jobs import steps_of

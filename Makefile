@@ -27,6 +27,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/train_responsiveness.py --seconds 15
 	$(PY) benchmarks/universal.py
 	$(PY) benchmarks/universal.py --model resnet18:random
+	-$(PY) benchmarks/startup.py  # needs Xvfb and xdotool (see README); skipped with a note without them
 
 screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) main.py screenshot docs/screenshot.png

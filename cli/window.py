@@ -5,8 +5,8 @@ import os
 import sys
 
 def command_gui(args) -> int:
-    from gui.app import run_gui
-    return run_gui(sys.argv[:1])
+    from gui.launch import run  # PySide6 only: the window shows before PyTorch loads
+    return run(sys.argv[:1])
 
 
 def command_screenshot(args) -> int:

@@ -1,4 +1,5 @@
-"""Entry points: the interactive window, and an offscreen render of it after a finished attack."""
+"""The offscreen render of the window after a finished attack (the README picture) and the waits it needs; the
+interactive window starts in `launch.py`."""
 from __future__ import annotations
 
 import os
@@ -23,16 +24,6 @@ def application(argv: list[str] | None = None) -> QApplication:
         app = QApplication(list(argv if argv is not None else sys.argv[:1]))
         app.setApplicationName("AdvLens")
     return app
-
-
-def run_gui(argv: list[str] | None = None) -> int:
-    """Open the main window with the built-in model and its sample digits; returns the exit code."""
-    app = application(argv)
-    window = MainWindow()
-    window.resize(*SCREENSHOT_SIZE)
-    window.show()
-    window.load_default()
-    return app.exec()
 
 
 def wait_for(signal, timeout_s: float, what: str):

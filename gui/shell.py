@@ -20,6 +20,7 @@ from .session import Session, Untrusted
 from .widgets.layout import HORIZONTAL, splitter
 from .workspaces.attack import AttackWorkspace
 from .workspaces.compare import CompareWorkspace
+from .workspaces.fooling import FoolingWorkspace
 from .workspaces.playground import PlaygroundWorkspace
 from .workspaces.train import TrainWorkspace
 from .workspaces.universal import UniversalWorkspace
@@ -28,7 +29,8 @@ from .workspaces.visualize import VisualizeWorkspace
 # The tabs in order; the first is built with the window, the others when first opened: the window starts
 # faster, and their many plot widgets are only made for the workspaces that are used.
 WORKSPACES = {"Attack": AttackWorkspace, "Visualize": VisualizeWorkspace, "Universal": UniversalWorkspace,
-              "Playground": PlaygroundWorkspace, "Train": TrainWorkspace, "Compare": CompareWorkspace}
+              "Playground": PlaygroundWorkspace, "Train": TrainWorkspace, "Compare": CompareWorkspace,
+              "Fooling": FoolingWorkspace}
 LEFT_WIDTH, WORKSPACE_WIDTH = 270, 1390
 BUSY = 0  # a progress bar maximum of 0 shows a busy indicator
 

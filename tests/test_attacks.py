@@ -144,3 +144,13 @@ def test_targets_outside_the_classes_are_refused():
 def test_images_of_the_wrong_shape_are_refused():
     with pytest.raises(ParameterError, match="shape"):
         run(tiny_model(), torch.rand(2, 3, 8, 8), "fgsm", eps=0.1)
+
+
+def test_an_image_already_of_the_target_class_does_not_count_as_fooled(mnist_model, correct_digits):
+    images, labels = correct_digits[0][:4], correct_digits[1][:4]
+    targets = labels.clone()
+    targets[1:] = (labels[1:] + 1) % 10  # image 0 is already its target
+    result = run(mnist_model, images, "pgd", target=targets, eps=0.3, steps=40, step=0.01)
+    assert result.already_target.tolist() == [True, False, False, False]
+    assert not bool(result.fooled[0]) and result.summary()["already_target"] == 1
+    assert torch.equal(result.fooled[1:], result.pred_after[1:] == targets[1:])

@@ -138,7 +138,17 @@ class AttackResult:
 
     @property
     def fooled(self) -> torch.Tensor:
-        return self.criterion.reached(self.pred_after)
+        """Whether the attack made the model reach its goal; in a targeted run an image the model already gave
+        the target class was not fooled by anything (it counts in `already_target` instead)."""
+        reached = self.criterion.reached(self.pred_after)
+        return reached & ~self.already_target if self.criterion.targeted else reached
+
+    @property
+    def already_target(self) -> torch.Tensor:
+        """(N,) bool: targeted runs only, the images whose clean prediction already was the goal."""
+        if not self.criterion.targeted:
+            return torch.zeros(len(self.criterion), dtype=torch.bool)
+        return self.criterion.reached(self.pred_before)
 
     @property
     def perturbation(self) -> torch.Tensor:
@@ -155,6 +165,7 @@ class AttackResult:
     def summary(self) -> dict[str, float]:
         fooled = self.fooled
         return {"images": len(fooled), "fooled": int(fooled.sum()),
+                "already_target": int(self.already_target.sum()),
                 "fooled_rate": float(fooled.float().mean()) if len(fooled) else 0.0,
                 "mean_linf": float(self.linf.mean()) if len(fooled) else 0.0,
                 "mean_l2": float(self.l2.mean()) if len(fooled) else 0.0,

@@ -65,8 +65,15 @@ class DatasetStats:
             return 0.0
         return float((self.fooled & (self.sizes <= threshold)).mean())
 
-    def histogram(self, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
-        """Counts and bin edges of the sizes of the successful perturbations."""
+    @property
+    def histogram_bins(self) -> int:
+        """About 2 sqrt(n) bins for n successful perturbations, 10 to 40: the one rule for the screen, the
+        exported histogram.png and summary.json."""
+        return int(np.clip(round(2 * np.sqrt(max(int(self.fooled.sum()), 1))), 10, 40))
+
+    def histogram(self, bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Counts and bin edges of the sizes of the successful perturbations (`histogram_bins` bins)."""
+        bins = self.histogram_bins if bins is None else bins
         sizes = self.sizes[self.fooled]
         if not len(sizes):
             return np.zeros(bins, dtype=np.int64), np.linspace(0, 1, bins + 1)
@@ -155,8 +162,20 @@ def export_stats(stats: DatasetStats, directory: str | Path, threshold: float | 
     counts, edges = stats.histogram()
     summary = directory / "summary.json"
     stopped = bool(stats.result is not None and stats.result.stopped)
-    write_atomically(summary, json.dumps({"table": stats.table_row(threshold), "params": stats.params,
-                                   "dataset_size": stats.dataset_size, "stopped": stopped,
-                                   "histogram": {"counts": counts.tolist(), "edges": edges.tolist(),
-                                                 "of": stats.size_name}}, indent=2, default=str))
+    document = {"table": stats.table_row(threshold), "params": stats.params, "dataset_size": stats.dataset_size,
+                "stopped": stopped, "histogram": {"counts": counts.tolist(), "edges": edges.tolist(),
+                                                  "of": stats.size_name}}
+    write_atomically(summary, json.dumps(strict_json(document), indent=2, allow_nan=False, default=str))
     return [per_image, summary]
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with every non-finite float spelled out ("inf", "-inf") or None (NaN): Python's json writes
+    Infinity and NaN, which strict parsers (JavaScript's JSON.parse, jq) refuse."""
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value.item() if isinstance(value, np.generic) else value

@@ -89,3 +89,20 @@ def test_adef_runs_on_imagenet_architectures_with_random_weights():
 def _unlabelled(images: torch.Tensor):
     from engine.data import ImageBatch
     return ImageBatch(images, [f"photo {i}" for i in range(len(images))])
+
+
+def test_summary_json_is_strict_json_and_uses_the_screens_bins(tmp_path):
+    from engine.experiments import DatasetStats
+
+    stats = DatasetStats("deepfool", "m", {"overshoot": float("inf"), "eps": np.float32(0.5)}, ["a", "b", "c"],
+                         np.arange(3), np.array([True, True, False]), np.array([3, 4, 50]),
+                         np.array([0.5, 1.5, np.inf]), "L2", 3, 1.0)
+    export_stats(stats, tmp_path)
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    summary = json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["params"]["overshoot"] == "inf" and summary["params"]["eps"] == 0.5
+    assert len(summary["histogram"]["counts"]) == stats.histogram_bins == 10
+    assert sum(summary["histogram"]["counts"]) == 2

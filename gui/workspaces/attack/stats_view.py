@@ -114,8 +114,7 @@ class SizeHistogram(pg.PlotWidget):
 
     def show_stats(self, stats: DatasetStats, threshold: float) -> None:
         fooled = int(stats.fooled.sum())
-        bins = int(np.clip(round(2 * np.sqrt(max(fooled, 1))), 10, 40))
-        counts, edges = stats.histogram(bins)
+        counts, edges = stats.histogram()  # the engine's bin rule, as histogram.png and summary.json
         self.counts, self.edges = counts, edges
         plot = self.getPlotItem()
         plot.setLabel("bottom", f"{size_title(stats.size_name)} of the {fooled} successful perturbations")

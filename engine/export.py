@@ -221,11 +221,22 @@ def describe_params(params: dict) -> str:
     return ", ".join(show(k, v) for k, v in params.items())
 
 
-def _write_pictures(result: AttackResult, model: LoadedModel, directory: Path, rows: list[dict]) -> list[Path]:
-    files = []
+def figure_title(result: AttackResult, model: LoadedModel) -> str:
+    """Model, attack and parameters; for a targeted run its target, for a stopped run the step it stopped at."""
     title = f"{model.name} | {result.attack.upper()} | {describe_params(result.params)}"
     if result.criterion.targeted:
-        title += " | targeted"
+        targets = sorted({target_names(result, i, model.class_names) for i in range(len(result.original))})
+        title += f" | targeted at {', '.join(targets[:3])}" + (", ..." if len(targets) > 3 else "")
+    if result.stopped:
+        steps = result.params.get("steps")
+        title += f" | stopped at step {int(result.steps_used.max()) if len(result.steps_used) else 0}" + \
+            (f" of {steps}" if steps is not None else "")
+    return title
+
+
+def _write_pictures(result: AttackResult, model: LoadedModel, directory: Path, rows: list[dict]) -> list[Path]:
+    files = []
+    title = figure_title(result, model)
     for i, row in enumerate(rows):
         natural, adversarial = result.original[i].numpy(), result.adversarial[i].numpy()
         stem = f"{i:04d}"
@@ -235,6 +246,7 @@ def _write_pictures(result: AttackResult, model: LoadedModel, directory: Path, r
         scale = perturbation_scale(adversarial - natural)
         captions = [f"natural: {row['pred_before']}\n{row['confidence_before']:.1%}",
                     f"adversarial: {row['pred_after']}\n{row['confidence_after']:.1%}"
+                    + (f" (target {row['target']})" if row["target"] else "")
                     + ("" if row["fooled_after_rounding"] or not row["fooled"] else "\n(8-bit PNG: not fooled)"),
                     f"perturbation (x{1 / scale:.3g})\nLinf {row['linf']:.4f} = {row['linf_255']:.1f}/255\n"
                     f"L2 {row['l2']:.3f}"]

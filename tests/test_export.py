@@ -56,3 +56,24 @@ def test_perturbation_colours_are_symmetric():
     assert rgb[1, 0].min() > 240  # zero is (near) white
     colour = perturbation_rgb(np.zeros((3, 2, 2), np.float32))
     assert (colour == 128).all()
+
+
+def test_a_targeted_stopped_run_says_its_target_and_where_it_stopped(mnist_model, correct_digits):
+    from engine.core.control import RunControl
+    from engine.export import figure_title
+
+    images = correct_digits[0][:3]
+    spec = get_attack("pgd")
+    control = RunControl(frame_interval=None)
+    steps = spec.fn(mnist_model, images, target=7, control=control, **spec.resolve({"steps": 40}, "mnist"))
+    seen = []
+
+    def stop_after_five(step):
+        seen.append(step)
+        if len(seen) == 5:
+            control.stop()
+
+    result = run_to_end(steps, stop_after_five)
+    assert result.stopped
+    title = figure_title(result, mnist_model)
+    assert "targeted at 7" in title and f"stopped at step {int(result.steps_used.max())} of 40" in title

@@ -22,6 +22,7 @@ from torch import nn
 from . import builtin_mnist
 from .core.errors import ModelError, first_line
 from .core.pixels import checked_pixels
+from .checkpoints import read_state_dict
 from .exported import load_exported
 from .core.run import run_to_end
 
@@ -230,6 +231,9 @@ def zoo_model_names() -> list[str]:
 
 def _zoo_weights(name: str):
     import torchvision.models as tvm
+    if name in BUILTIN_MODELS:
+        raise ModelError(f"{name} is built in with its trained weights and has no ':random' variant; to compare "
+                         f"with another one, train it (`main.py train --arch {name} --out net.pt`)")
     if name not in zoo_model_names():
         raise ModelError(f"unknown model {name!r}: use a built-in ({', '.join(BUILTIN_MODELS)}), a torchvision "
                          f"classification model such as {', '.join(ZOO_MODELS)}, or a path to a model file")
@@ -261,7 +265,7 @@ def _load_zoo(name: str, random_weights: bool) -> Generator[DownloadProgress, No
     path = cached_weights_path(weights)
     if not path.exists():
         yield from download_steps(weights.url, path)
-    state = _read_state_dict(path)
+    state = read_state_dict(path)
     if name in ("inception_v3", "googlenet"):
         state = {k: v for k, v in state.items() if not k.startswith("AuxLogits") and not k.startswith("aux")}
     load_state_into(net, state, name)
@@ -297,19 +301,6 @@ def download_steps(url: str, path: Path, chunk: int = 1 << 20) -> Generator[Down
         raise ModelError(f"weights are not in torch's cache ({path}) and could not be downloaded from {url}: "
                          f"{reason}. Copy the file there, or use a model name with ':random' for untrained weights")
     partial.replace(path)
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and format errors all mean "not a checkpoint we can read"
-        raise ModelError(f"{path.name} is not a readable PyTorch checkpoint: {first_line(exc)}")
-    for key in ("state_dict", "model_state_dict", "model"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path.name} holds no state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in state.items()}
 
 
 def load_state_into(net: nn.Module, state: Mapping[str, torch.Tensor], arch: str) -> None:
@@ -365,7 +356,7 @@ def _load_torchscript(path: Path) -> nn.Module:
 
 
 def _load_state_dict_file(path: Path, arch: str | None) -> LoadedModel:
-    state = _read_state_dict(path)  # first: a file that is no checkpoint at all should say so
+    state = read_state_dict(path)  # first: a file that is no checkpoint at all should say so
     sidecar = path.with_suffix(".json")
     if not arch and sidecar.exists() and "arch" in (meta := _read_sidecar(sidecar)):
         return _load_trained(path, state, meta)

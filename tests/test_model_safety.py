@@ -182,3 +182,33 @@ def test_graph_calling_something_other_than_tensor_ops_is_refused(tmp_path):
     assert any("torch.os.system" in r for r in pt2_code_risks(bad.read_bytes()))
     with pytest.raises(ModelError, match="torch.os.system"):
         load_model(str(bad), "cpu")
+
+
+class NotAWeight:
+    pass
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"", "the file is empty"),
+    (bytes(range(256)) * 4, "neither a PyTorch zip archive nor a pickle"),
+    ("half", "cut short or damaged"),
+    ("object", "holds Python objects (test_model_safety.NotAWeight) whose unpickling can run code"),
+])
+def test_unreadable_checkpoints_say_what_is_wrong_in_one_line(tmp_path, content, says):
+    path = tmp_path / "net.pth"
+    if content == "object":
+        torch.save({"w": NotAWeight()}, path)
+    elif content == "half":
+        torch.save({"w": torch.zeros(3)}, path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ModelError) as caught:
+        load_model(str(path), "cpu", arch="mnist-cnn")
+    message = str(caught.value)
+    assert says in message and "\n" not in message and "weights_only` set to `False" not in message, message
+
+
+def test_a_random_variant_of_the_built_in_model_is_explained():
+    with pytest.raises(ModelError, match="mnist-cnn is built in .* no ':random' variant"):
+        load_model("mnist-cnn:random", "cpu")

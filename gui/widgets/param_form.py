@@ -6,12 +6,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QSizePolicy, QSpinBox, QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QWidget
 
 from engine.attacks import AttackSpec
 from engine.core import Param
 
+from .number_box import TypedDoubleSpinBox, TypedSpinBox
 from .style import hint_label
 
 
@@ -40,31 +40,21 @@ def _range(param: Param, default_low: float, default_high: float) -> tuple[float
     return low, high
 
 
-def decimals_for(param: Param) -> int:
-    """Enough decimals to show the smallest allowed value (a spin box rounds its range to its decimals)."""
-    base = 6 if param.unit == "pixel" else 4
-    if param.minimum is not None and 0 < param.minimum < 1:
-        return max(base, math.ceil(-math.log10(param.minimum)))
-    return base
-
-
 class FloatEditor(ParamEditor):
     """A spin box; for pixel distances a second, linked one in grey levels (value × 255), so "8/255" can be
     typed as 8; for parameters that admit infinity ("no limit") an ∞ box."""
 
     def __init__(self, param: Param):
         super().__init__(param)
-        self.spin = QDoubleSpinBox()
-        self.spin.setDecimals(decimals_for(param))
+        self.spin = TypedDoubleSpinBox()  # takes 0.001, 1e-3 and 8/255 as typed
         self.spin.setRange(*_range(param, -1e6, 1e6))
         self.spin.setSingleStep(1 / 255 if param.unit == "pixel" else 0.01)
         self.spin.setToolTip(self.tooltip())
-        self.grey: QDoubleSpinBox | None = None
+        self.grey: TypedDoubleSpinBox | None = None
         self.unbounded: QCheckBox | None = None
         parts: list[tuple[QWidget, int]] = [(self.spin, 3)]  # (widget, stretch) in the row
         if param.unit == "pixel":
-            self.grey = QDoubleSpinBox()
-            self.grey.setDecimals(2)
+            self.grey = TypedDoubleSpinBox()
             low, high = _range(param, 0.0, 1e6)
             self.grey.setRange(low * 255, high * 255)
             self.grey.setSuffix(" /255")
@@ -91,7 +81,7 @@ class FloatEditor(ParamEditor):
     def value(self) -> float:
         if self.unbounded is not None and self.unbounded.isChecked():
             return math.inf
-        return float(self.spin.value())
+        return float(self.spin.typed_value())
 
     def set_value(self, value) -> None:
         value = float(value)
@@ -123,7 +113,7 @@ class IntEditor(ParamEditor):
 
     def __init__(self, param: Param):
         super().__init__(param)
-        self.spin = QSpinBox()
+        self.spin = TypedSpinBox()
         low, high = _range(param, -(2**31 - 1), 2**31 - 1)
         self.spin.setRange(int(low), int(min(high, 2**31 - 1)))
         self.spin.setToolTip(self.tooltip())
@@ -153,7 +143,7 @@ class IntEditor(ParamEditor):
     def value(self) -> int | None:
         if self.auto is not None and self.auto.isChecked():
             return None
-        return int(self.spin.value())
+        return int(self.spin.typed_value())
 
     def set_value(self, value) -> None:
         if self.auto is not None:

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSizePolicy,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -33,6 +32,7 @@ from engine.core.errors import ParameterError
 from engine.export import describe_params
 from engine.models import LoadedModel
 
+from ...widgets.number_box import TypedSpinBox
 from ...session import FOLDER, HELDOUT, LOADED, DatasetSource
 from ...widgets.param_form import ChoiceEditor, ParamForm
 from ...widgets.style import FOOLED_COLOUR, HELD_COLOUR, hint_label
@@ -97,7 +97,7 @@ class AttackPanel(QGroupBox):
         self.dataset_combo.setToolTip("The images to attack: the 1000 held-out digits (labelled) of the built-in "
                                       "model, a folder, or the images loaded now. Held-out digits and folders "
                                       "are loaded in place of the current images.")
-        self.count_spin = QSpinBox()
+        self.count_spin = TypedSpinBox()
         self.count_spin.setRange(0, 999_999)
         self.count_spin.setSpecialValueText("all")
         self.count_spin.setSingleStep(16)

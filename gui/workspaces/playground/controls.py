@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
 
 from engine.playground import PRESETS, AttackSettings, DefenseSettings, MlpConfig
 
+from ...widgets.number_box import TypedDoubleSpinBox, TypedSpinBox
 from ...widgets.param_form import ParamForm
 
 MOUSE_MODES = {"add, move, remove points": None, "paint the cat region": 0, "paint the dog region": 1,
@@ -18,7 +19,7 @@ MOUSE_MODES = {"add, move, remove points": None, "paint the cat region": 0, "pai
 
 
 def spin(low: int, high: int, value: int, tip: str = "") -> QSpinBox:
-    box = QSpinBox()
+    box = TypedSpinBox()
     box.setRange(low, high)
     box.setValue(value)
     box.setToolTip(tip)
@@ -26,7 +27,7 @@ def spin(low: int, high: int, value: int, tip: str = "") -> QSpinBox:
 
 
 def real_spin(low: float, high: float, value: float, step: float, decimals: int, tip: str = "") -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
+    box = TypedDoubleSpinBox()
     box.setRange(low, high)
     box.setDecimals(decimals)
     box.setSingleStep(step)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.playground import FlipSteps, flip_steps, seed_example, sum_terms
 
+from ...widgets.number_box import TypedDoubleSpinBox
 from ...jobs import JobSlot, steps_of
 
 IMAGE_INPUTS = {"MNIST 28x28": 28 * 28, "ImageNet 299x299x3": 299 * 299 * 3}
@@ -21,7 +22,7 @@ class LinearityPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.step_spin = QDoubleSpinBox()
+        self.step_spin = TypedDoubleSpinBox()
         self.step_spin.setRange(0.0, 5.0)
         self.step_spin.setSingleStep(0.05)
         self.step_spin.setDecimals(2)

@@ -3,10 +3,11 @@ the chosen layer and channel (or unit)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QGroupBox, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from engine.visualize import LayerInfo
 
+from ...widgets.number_box import TypedSpinBox
 from ...widgets.style import hint_label
 
 
@@ -19,7 +20,7 @@ class LayerBrowser(QGroupBox):
         self.tree.setHeaderLabels(["module", "type", "output"])
         self.tree.setColumnWidth(0, 120)
         self.tree.setColumnWidth(1, 80)
-        self.channel = QSpinBox()
+        self.channel = TypedSpinBox()
         self.channel.setPrefix("channel ")
         self.field_note = hint_label()
         layout = QVBoxLayout(self)

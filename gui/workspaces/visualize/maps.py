@@ -10,13 +10,14 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
+from PySide6.QtWidgets import QComboBox, QLabel
 
 from engine.models import LoadedModel
 from engine.visualize import (DECONVNET, GUIDED, METHODS, SALIENCY, RunControl, TopPatches, VisStep,
                               all_gradient_maps, first_layer_filters, magnitude, map_picture,
                               max_activating_patches, overlay, tile)
 
+from ...widgets.number_box import TypedSpinBox
 from ...session import FOLDER, HELDOUT, LOADED, DatasetSource
 from ...widgets.dataset_box import DatasetBox
 from ...widgets.image_view import ImageView
@@ -76,11 +77,11 @@ class PatchesTab(WorkspaceTab):
         self.dataset = DatasetBox({LOADED: "loaded images", HELDOUT: "held-out digits", FOLDER: "folder…"},
                                   "Images for the patches")
         self.dataset.offer((LOADED, HELDOUT, FOLDER), LOADED)
-        self.count = QSpinBox()
+        self.count = TypedSpinBox()
         self.count.setRange(1, 100_000)
         self.count.setValue(1000)
         self.count.setPrefix("first ")
-        self.k = QSpinBox()
+        self.k = TypedSpinBox()
         self.k.setRange(1, 64)
         self.k.setValue(9)
         self.k.setPrefix("top ")

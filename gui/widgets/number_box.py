@@ -1,0 +1,112 @@
+"""Spin boxes that take numbers as researchers type them: `0.001`, `1e-3`, `8/255`, `-2.5E+1` (and `1e3` for a
+count). Qt's own spin boxes silently drop what they do not expect, so `1e-3` became 13; these accept the whole
+text or show that they do not (a red frame and a tooltip while the text is no number in range)."""
+from __future__ import annotations
+
+import math
+import re
+
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+TYPED_NUMBER = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*({_NUMBER}))?\s*$")
+# What can still become a number while one types: "1e", "8/", "-", ".", "2.5e-"
+_PARTIAL = re.compile(r"^\s*[-+]?[\d.]*(?:[eE][-+]?\d*)?\s*(?:/\s*[-+]?[\d.]*(?:[eE][-+]?\d*)?)?\s*$")
+INVALID_STYLE = "border: 1px solid #c0392b; background: #fdecea;"
+HINT = "type a number: 0.001, 1e-3 or 8/255"
+
+
+def parse_typed_number(text: str) -> float | None:
+    """The value of `text` (a decimal, a scientific number or a fraction a/b), None if it is none of these."""
+    match = TYPED_NUMBER.match(text)
+    if match is None:
+        return None
+    numerator = float(match.group(1))
+    if match.group(2) is None:
+        return numerator
+    denominator = float(match.group(2))
+    if denominator == 0:
+        return None
+    value = numerator / denominator
+    return value if math.isfinite(value) else None
+
+
+def _state(text: str, low: float, high: float, integer: bool) -> QValidator.State:
+    value = parse_typed_number(text)
+    if value is None:
+        return QValidator.State.Intermediate if _PARTIAL.match(text) else QValidator.State.Invalid
+    if integer and value != int(value):
+        return QValidator.State.Intermediate
+    return QValidator.State.Acceptable if low <= value <= high else QValidator.State.Intermediate
+
+
+class _Marks:
+    """The red frame while the text is not acceptable, and the hint as the tooltip; `typed_value()` reads the
+    text still being typed (a shortcut can start a run without the field losing focus)."""
+
+    def typed_value(self):
+        if self.cleanText() != self.textFromValue(self.value()):  # mid-edit; the shown text is rounded to 6 digits
+            self.interpretText()
+        return self.value()
+
+    def _mark(self, text: str) -> None:
+        text = text.removesuffix(self.suffix()).strip() if self.suffix() else text
+        wrong = _state(text, self.minimum(), self.maximum(), self._integer) != QValidator.State.Acceptable
+        self.setStyleSheet(INVALID_STYLE if wrong else "")
+        self.setToolTip(f"{HINT}, from {self.textFromValue(self.minimum())} to "
+                        f"{self.textFromValue(self.maximum())}" if wrong else self._tooltip)
+
+    def setToolTip(self, text: str) -> None:  # remember the field's own tooltip to restore it
+        if not text.startswith(HINT):
+            self._tooltip = text
+        super().setToolTip(text)
+
+
+class TypedDoubleSpinBox(_Marks, QDoubleSpinBox):
+    """A QDoubleSpinBox that reads `1e-3` and `8/255` and shows values compactly (6 significant digits)."""
+
+    _integer = False
+
+    def __init__(self, parent=None):
+        self._tooltip = ""
+        super().__init__(parent)
+        self.setKeyboardTracking(False)  # "1e9" must not pass through 1 on its way; the value is read at the end
+        self.setDecimals(12)  # the value keeps what was typed; textFromValue decides what is shown
+        self.lineEdit().textEdited.connect(self._mark)
+        self.editingFinished.connect(lambda: self._mark(self.cleanText()))
+
+    def validate(self, text: str, position: int):
+        bare = text.removesuffix(self.suffix()) if self.suffix() else text
+        return _state(bare, self.minimum(), self.maximum(), False), text, position
+
+    def valueFromText(self, text: str) -> float:
+        value = parse_typed_number(text.removesuffix(self.suffix()) if self.suffix() else text)
+        return self.value() if value is None else value
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.6g}"
+
+
+class TypedSpinBox(_Marks, QSpinBox):
+    """A QSpinBox that reads `1e3` as 1000 (and refuses `1e-3` visibly instead of reading 13)."""
+
+    _integer = True
+
+    def __init__(self, parent=None):
+        self._tooltip = ""
+        super().__init__(parent)
+        self.setKeyboardTracking(False)
+        self.lineEdit().textEdited.connect(self._mark)
+        self.editingFinished.connect(lambda: self._mark(self.cleanText()))
+
+    def validate(self, text: str, position: int):
+        bare = text.removesuffix(self.suffix()) if self.suffix() else text
+        return _state(bare, self.minimum(), self.maximum(), True), text, position
+
+    def valueFromText(self, text: str) -> int:
+        value = parse_typed_number(text.removesuffix(self.suffix()) if self.suffix() else text)
+        return self.value() if value is None or value != int(value) else int(value)
+
+    def textFromValue(self, value: int) -> str:
+        return str(value)

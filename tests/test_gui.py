@@ -202,6 +202,9 @@ def test_an_invalid_eps_becomes_a_readable_message(qtbot, window):
     assert "Traceback" not in window.last_message
     assert window._message_box.isVisible()
     assert window.attack_panel.run_button.isEnabled()  # the window stays usable
+    qtbot.waitUntil(lambda: not window.attack.busy, timeout=RUN_TIMEOUT_MS)
+    assert "running" not in window.status_label.text().lower(), window.status_label.text()
+    assert window.progress.maximum() != 0  # no busy indicator left behind
 
 
 def test_an_unknown_target_class_is_refused_before_running(qtbot, window):

@@ -30,6 +30,7 @@ class RunReport(QObject):
         run_model.stepped.connect(self._on_run_step)
         run_model.progressed.connect(self._on_dataset_progress)
         run_model.finished.connect(self._on_run_finished)
+        run_model.failed.connect(self._on_run_failed)
 
     def _show_progress(self, value: int | None = None, maximum: int | None = None, fmt: str | None = None) -> None:
         """Change part of the bar's state (the rest stays) and pass the whole state on."""
@@ -83,6 +84,17 @@ class RunReport(QObject):
         stopped = ", stopped early" if result.stopped else ""
         self.status.emit(f"{self.run_model.request.spec.title}: fooled {summary['fooled']}/{summary['images']} "
                          f"in {summary['seconds']:.1f} s{stopped}")
+
+    @Slot(str)
+    def _on_run_failed(self, message: str) -> None:
+        """A run refused or broken: neither "running…" nor the busy indicator may stay behind (the message
+        itself is shown in a dialog by the workspace). A second Run refused while one goes changes nothing."""
+        if self.run_model.busy:
+            return
+        request = self.run_model.request
+        title = request.spec.title if request is not None else "The attack"
+        self._show_progress(0, 1, "failed")
+        self.status.emit(f"{title}: failed — {message.splitlines()[0] if message else 'no result'}")
 
     def _show_dataset_end(self, stats: DatasetStats) -> None:
         request, result = self.run_model.request, stats.result

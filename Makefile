@@ -27,6 +27,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/train_responsiveness.py --seconds 15
 	$(PY) benchmarks/universal.py
 	$(PY) benchmarks/universal.py --model resnet18:random
+	$(PY) benchmarks/fooling_generation.py
 	-$(PY) benchmarks/startup.py  # needs Xvfb and xdotool (see README); skipped with a note without them
 
 screenshot: $(STAMP)

@@ -226,3 +226,19 @@ def test_five_generations_on_an_imagenet_shaped_model():
     assert model.input_shape == (3, 224, 224) and archive.images.shape == (3, 3, 224, 224)
     assert [s.generation for s in steps] == list(range(6)) and (archive.confidence > 0).all()
     assert archive.classes.tolist() == [1, 207, 954]
+
+
+def test_bernoulli_positions_have_the_law_of_one_coin_per_gene():
+    from engine.fooling.direct import bernoulli_positions
+
+    draws, count, rate = 40_000, 50, 0.1
+    gen = generator(3)
+    hits = torch.zeros(draws, count, dtype=torch.bool)
+    for row in range(draws):
+        hits[row, bernoulli_positions(count, rate, gen)] = True
+    assert torch.allclose(hits.float().mean(0), torch.full((count,), rate), atol=0.0045)  # ~4.5 standard errors
+    per_draw = hits.sum(1).double()
+    assert abs(float(per_draw.mean()) - count * rate) < 0.05 and abs(float(per_draw.var()) - 4.5) < 0.2
+    pairs = (hits[:, 1:] & hits[:, :-1]).float().mean()
+    assert abs(float(pairs) - rate ** 2) < 0.002  # neighbours independent
+    assert bernoulli_positions(0, 0.5, gen).numel() == 0 and bernoulli_positions(7, 1.0, gen).tolist() == list(range(7))

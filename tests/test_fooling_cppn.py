@@ -1,10 +1,11 @@
-"""The CPPN encoding of fooling images: shapes and range, variety, mutation rates, acyclicity, saving, seeds."""
+"""The CPPN encoding of fooling images: shapes and range, variety, mutation rates, acyclicity, saving, seeds, and
+rendering checked against a plain per-genome evaluation."""
 import numpy as np
 import pytest
 import torch
 
 from engine.core.errors import ParameterError
-from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding
+from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding, _pick
 
 
 def seeded(seed=0):
@@ -145,3 +146,94 @@ def test_render_in_chunks_matches_one_batch():
     whole = encoding.render(genomes, (1, 20, 20))
     assert torch.allclose(encoding.render(genomes, (1, 20, 20), budget=1), whole)
     assert torch.allclose(encoding.render(encoding.select(genomes, torch.tensor([5])), (1, 20, 20)), whole[5:6])
+
+
+# --- rendering against a plain per-genome evaluation ----------------------------------------------------------
+
+PLAIN_ACTIVATIONS = (torch.sin, lambda p: torch.tanh(p * 0.5), lambda p: torch.exp(-p * p),
+                     lambda p: p.clamp(-3.0, 3.0) / 3.0, lambda p: torch.tanh(p * 5.0))  # the authors' AfCppn
+
+
+def plain_inputs(height, width, coordinates):
+    y, x = torch.meshgrid(torch.linspace(-1.0, 1.0, height), torch.linspace(-1.0, 1.0, width), indexing="ij")
+    distance = torch.sqrt(x * x + y * y)  # from the centre, on the centred grid either way
+    if coordinates == "pixel":
+        y, x = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
+                              indexing="ij")
+    return [x.flatten(), y.flatten(), distance.flatten(), torch.ones(height * width)]
+
+
+def plain_render(encoding, genomes, shape, coordinates="centred"):
+    """Each genome alone: every living unit in slot order is its function of the sum of weight x source value
+    over its connections; a pixel is |output| clipped to [0, 1]."""
+    channels, height, width = shape
+    images = []
+    for g in range(len(genomes)):
+        values = dict(enumerate(plain_inputs(height, width, coordinates)))
+        for unit in range(INPUTS, encoding.units):
+            if genomes.alive[g, unit]:
+                total = torch.zeros(height * width)
+                for source in genomes.connected[g, unit].nonzero().flatten().tolist():
+                    total = total + genomes.weight[g, unit, source] * values[source]
+                values[unit] = PLAIN_ACTIVATIONS[int(genomes.activation[g, unit])](total)
+        images.append(torch.stack([values[unit] for unit in encoding.outputs.tolist()]).abs().clamp(0.0, 1.0))
+    return torch.stack(images).view(len(genomes), channels, height, width)
+
+
+@pytest.mark.parametrize("channels, coordinates, generations, seed", [
+    (1, "centred", 5, 0), (1, "centred", 60, 1), (3, "centred", 40, 2), (3, "pixel", 30, 3)])
+def test_render_is_the_plain_per_genome_evaluation(channels, coordinates, generations, seed):
+    encoding = CPPNEncoding(channels, {"coordinates": coordinates, "activations": "tanh", "max_hidden_units": 12})
+    genomes = evolved(encoding, count=24, generations=generations, seed=seed)
+    assert int(encoding.hidden_counts(genomes).max()) > 2  # networks with hidden layers, not just inputs->outputs
+    shape = (channels, 19, 23)
+    expected = plain_render(encoding, genomes, shape, coordinates)
+    assert (expected.flatten(1).std(1) > 1e-3).float().mean() > 0.3  # patterns (measured: 46-100%), not all flat
+    assert torch.allclose(encoding.render(genomes, shape), expected, rtol=0.0, atol=1e-5)
+    assert torch.allclose(encoding.render(genomes, shape, budget=1), expected, rtol=0.0, atol=1e-5)
+
+
+def test_needed_units_are_those_with_a_path_to_an_output():
+    encoding = CPPNEncoding(3, {"max_hidden_units": 10})
+    genomes = evolved(encoding, count=40, generations=40, seed=4)
+    needed = encoding.needed_units(genomes)
+    for g in range(len(genomes)):
+        reached, frontier = set(encoding.outputs.tolist()), list(encoding.outputs.tolist())
+        while frontier:  # walk the connections backwards from the outputs
+            for source in genomes.connected[g, frontier.pop()].nonzero().flatten().tolist():
+                if source >= INPUTS and source not in reached:
+                    reached.add(source)
+                    frontier.append(source)
+        assert set(needed[g].nonzero().flatten().tolist()) == reached
+    hidden = genomes.alive[:, INPUTS:INPUTS + 10]
+    assert (hidden & ~needed[:, INPUTS:INPUTS + 10]).any()  # dangling units exist, and are left out
+
+
+def test_render_of_no_genomes():
+    encoding = CPPNEncoding(1)
+    none = encoding.select(encoding.random(3, seeded()), torch.zeros(0, dtype=torch.long))
+    assert encoding.render(none, (1, 8, 8)).shape == (0, 1, 8, 8)
+
+
+def test_saved_connections_of_dead_units_are_refused():
+    encoding = CPPNEncoding(1)
+    arrays = encoding.to_arrays(evolved(encoding, count=4, generations=10))
+    broken = {key: value.copy() for key, value in arrays.items()}
+    dead = int(np.flatnonzero(~broken["alive"][0])[0])  # a free hidden slot
+    broken["connected"][0, encoding.outputs[0], dead] = True
+    with pytest.raises(ParameterError, match="not alive"):
+        encoding.from_arrays(broken)
+
+
+def test_pick_draws_each_candidate_uniformly():
+    candidates = torch.zeros(3, 12, dtype=torch.bool)
+    candidates[0, [1, 4, 5, 11]] = True
+    candidates[2, 7] = True
+    draws = 20000
+    found, picked = _pick(candidates.repeat(draws, 1), seeded(5))
+    assert found.view(draws, 3).tolist()[0] == [True, False, True]
+    first = picked.view(draws, 3)[:, 0]
+    assert set(first.tolist()) == {1, 4, 5, 11}
+    shares = torch.bincount(first, minlength=12)[[1, 4, 5, 11]].float() / draws
+    assert torch.allclose(shares, torch.full((4,), 0.25), atol=0.015)  # the std of a share is 0.003
+    assert (picked.view(draws, 3)[:, 2] == 7).all()

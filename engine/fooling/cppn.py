@@ -69,25 +69,15 @@ class CPPNGenomes:
         return self.connected.flatten(1).sum(1)
 
 
-def activate(pre: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Each row's activation function `ids[row]` applied to `pre[row]` (the authors' `AfCppn`; all in [-1, 1])."""
-    codes = ids.unique()
-    if len(codes) == 1:
-        return _ACTIVATIONS[int(codes)](pre)
-    out = torch.empty_like(pre)
-    for code in codes.tolist():
-        rows = (ids == code).nonzero().squeeze(1)
-        out.index_copy_(0, rows, _ACTIVATIONS[code](pre.index_select(0, rows)))
-    return out
-
-
-_ACTIVATIONS = {
-    SINE: torch.sin,
-    SIGMOID: lambda p: torch.tanh(p * 0.5),  # (1 / (1 + e^-p) - 0.5) * 2
-    GAUSSIAN: lambda p: torch.exp(-p * p),
-    LINEAR: lambda p: p.clamp(-3.0, 3.0) / 3.0,
-    TANH: lambda p: torch.tanh(p * 5.0),
+# Each unit's function, in place on its pre-activation (the authors' `AfCppn`; all in [-1, 1]).
+_ACTIVATE_IN_PLACE = {
+    SINE: torch.Tensor.sin_,
+    SIGMOID: lambda p: p.mul_(0.5).tanh_(),  # (1 / (1 + e^-p) - 0.5) * 2
+    GAUSSIAN: lambda p: p.square_().neg_().exp_(),
+    LINEAR: lambda p: p.clamp_(-3.0, 3.0).div_(3.0),
+    TANH: lambda p: p.mul_(5.0).tanh_(),
 }
+SKIP = len(ACTIVATION_NAMES)  # sorts after every function: a unit not evaluated (dead, or reaching no output)
 
 
 class CPPNEncoding:
@@ -153,50 +143,78 @@ class CPPNEncoding:
 
     # --- rendering ----------------------------------------------------------------------------------------------
 
-    def render(self, genomes: CPPNGenomes, shape: Sequence[int], budget: int = 2 ** 25) -> torch.Tensor:
-        """The images (N, C, H, W) in [0, 1]: all genomes evaluated together, one batched step per unit slot in
-        use, in chunks of genomes holding at most `budget` unit values (memory at 224 x 224)."""
+    def render(self, genomes: CPPNGenomes, shape: Sequence[int], budget: int = 2 ** 22) -> torch.Tensor:
+        """The images (N, C, H, W) in [0, 1]: all genomes evaluated together, slot by slot, in chunks of genomes
+        holding at most `budget` unit values (2**22 floats, 16 MB: small enough for the allocator to reuse the
+        memory from one generation to the next instead of faulting fresh pages in)."""
         channels, height, width = (int(s) for s in shape)
         if channels != self.channels:
             raise ParameterError(f"these CPPNs draw {self.channels}-channel images, the model takes {channels}")
-        inputs = self._input_grid(height, width)
-        used = int(self.hidden_counts(genomes).max()) if len(genomes) else 0
-        per_genome = (INPUTS + used) * height * width
-        chunk = max(1, budget // per_genome)
-        images = torch.empty(len(genomes), channels, height * width)
-        for start in range(0, len(genomes), chunk):
-            part = self.select(genomes, torch.arange(start, min(start + chunk, len(genomes))))
-            images[start:start + len(part)] = self._evaluate(part, inputs, used)
-        return images.view(len(genomes), channels, height, width)
+        n, inputs = len(genomes), self._input_grid(height, width)
+        images = torch.empty(n, channels, height * width)
+        if n == 0:
+            return images.view(0, channels, height, width)
+        needed = self.needed_units(genomes)
+        per_genome = int(needed.sum(1).max()) * height * width
+        chunks = -(-n // max(1, budget // per_genome))
+        chunk = -(-n // chunks)  # equal chunks: equal buffers, which the allocator hands out again
+        for start in range(0, n, chunk):
+            rows = torch.arange(start, min(start + chunk, n))
+            images[start:start + len(rows)] = self._evaluate(self.select(genomes, rows), needed[rows], inputs)
+        return images.view(n, channels, height, width)
 
-    def _evaluate(self, genomes: CPPNGenomes, inputs: torch.Tensor, used: int) -> torch.Tensor:
-        """|outputs| (n, C, P) of `genomes` at the input values `inputs` (4, P); `used` hidden slots."""
+    def needed_units(self, genomes: CPPNGenomes) -> torch.Tensor:
+        """(N, U) bool: the hidden units whose value reaches an output, and the outputs. Rendering evaluates only
+        these: deleted connections leave many hidden units dangling (over half of them in genomes mutated 100
+        times from random ones)."""
+        needed = torch.zeros_like(genomes.alive)
+        needed[:, self.outputs] = True
+        last = INPUTS + (int(self.hidden_counts(genomes).max()) if len(genomes) else 0)
+        for slot in range(last - 1, INPUTS - 1, -1):  # a unit feeds only higher slots: theirs are known
+            needed[:, slot] = (genomes.connected[:, :, slot] & needed).any(1)
+        return needed
+
+    def _evaluate(self, genomes: CPPNGenomes, needed: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """|outputs| (n, C, P) of `genomes` at the input values `inputs` (4, P).
+
+        One tensor holds every value: the 4 input rows, then per evaluated slot (in topological order) a block of
+        one row per genome that needs the unit, its genomes sorted by activation function so each function runs
+        once on a contiguous slice. A unit's pre-activation is the sum over its incoming connections of weight x
+        source row, gathered and added (`index_add_`) in ascending source order: sparse work, and the same sums
+        in the same order as evaluating each genome alone."""
         n, pixels = len(genomes), inputs.shape[1]
-        values = torch.empty(n, INPUTS + used, pixels)
-        values[:, :INPUTS] = inputs
-        for unit in range(INPUTS, INPUTS + used):
-            values[:, unit] = activate(self._weighted_inputs(genomes, values, unit), genomes.activation[:, unit])
-        out = torch.empty(n, self.channels, pixels)
-        for channel, unit in enumerate(self.outputs.tolist()):
-            out[:, channel] = activate(self._weighted_inputs(genomes, values, unit), genomes.activation[:, unit])
-        return out.abs_().clamp_(0.0, 1.0)
-
-    @staticmethod
-    def _weighted_inputs(genomes: CPPNGenomes, values: torch.Tensor, unit: int) -> torch.Tensor:
-        """(n, P): each genome's weighted sum into `unit`. Networks are sparse, so this gathers each genome's
-        few sources (as many passes as the largest in-degree) instead of a dense product over every slot."""
-        n, sources, pixels = values.shape
-        incoming = genomes.connected[:, unit, :sources]
-        degree = int(incoming.sum(1).max()) if n else 0
-        total = torch.zeros(n, pixels)
-        if degree == 0:
-            return total
-        source = incoming.to(torch.int8).topk(degree, dim=1).indices  # connected sources first; others weigh 0
-        weight = genomes.weight[:, unit, :sources].gather(1, source)
-        for k in range(degree):
-            picked = values.gather(1, source[:, k, None, None].expand(n, 1, pixels)).squeeze(1)
-            total.addcmul_(picked, weight[:, k, None])
-        return total
+        hidden_needed = needed[:, INPUTS:INPUTS + self.hidden].any(0).nonzero()
+        used = int(hidden_needed.max()) + 1 if len(hidden_needed) else 0
+        slots = torch.cat([torch.arange(INPUTS, INPUTS + used), self.outputs])  # the slots evaluated, in order
+        codes = torch.where(needed[:, slots], genomes.activation[:, slots], SKIP)  # (n, T)
+        order = codes.argsort(dim=0, stable=True)
+        rank = order.argsort(dim=0)  # each genome's row within a slot's block
+        counts = torch.nn.functional.one_hot(codes, SKIP + 1).sum(0)  # (T, functions + 1)
+        rows = n - counts[:, SKIP]
+        first_row = INPUTS + rows.cumsum(0) - rows
+        # connections (slot index t, genome g, source slot s) into needed units, ordered by t, then g, then s
+        t, g, s = (genomes.connected[:, slots, :INPUTS + used] & needed[:, slots, None]).transpose(0, 1) \
+            .nonzero(as_tuple=True)
+        weight = genomes.weight[g, slots[t], s, None]
+        source = (s - INPUTS).clamp(min=0)  # a hidden source's slot index
+        source_row = torch.where(s < INPUTS, s, first_row[source] + rank[g, source])
+        target_row = rank[g, t]
+        values = torch.empty(INPUTS + int(rows.sum()), pixels)
+        values[:INPUTS] = inputs
+        edges = torch.bincount(t, minlength=len(slots)).cumsum(0).tolist()
+        for slot, (begin, size, functions) in enumerate(zip(first_row.tolist(), rows.tolist(), counts.tolist())):
+            if size == 0:
+                continue
+            block = values[begin:begin + size].zero_()
+            into = slice(edges[slot - 1] if slot else 0, edges[slot])
+            block.index_add_(0, target_row[into], values.index_select(0, source_row[into]).mul_(weight[into]))
+            for code, count in enumerate(functions[:SKIP]):
+                if count:
+                    _ACTIVATE_IN_PLACE[code](block[:count])
+                    block = block[count:]
+        outputs = first_row[used:, None] + rank[:, used:].T  # (C, n): each output's row per genome
+        return values.index_select(0, outputs.flatten()).view(self.channels, n, pixels).transpose(0, 1) \
+            .abs_().clamp_(0.0, 1.0)
 
     def _input_grid(self, height: int, width: int) -> torch.Tensor:
         """(x, y, d, 1) per pixel (4, H*W), row-major; d is measured on the centred grid as the authors do."""
@@ -252,6 +270,8 @@ class CPPNEncoding:
             raise ParameterError("saved CPPN genomes have arrays of mismatched shapes")
         if (genomes.connected & ~self.allowed).any():
             raise ParameterError("saved CPPN genomes have connections that are not feed-forward")
+        if (genomes.connected & ~(genomes.alive[:, :, None] & genomes.alive[:, None, :])).any():
+            raise ParameterError("saved CPPN genomes have connections to or from units that are not alive")
         if not torch.isfinite(genomes.weight).all() or genomes.activation.min() < 0 \
                 or genomes.activation.max() >= len(ACTIVATION_NAMES):
             raise ParameterError("saved CPPN genomes have invalid weights or activation functions")
@@ -266,15 +286,18 @@ class CPPNEncoding:
         return self.palette[torch.randint(len(self.palette), shape, generator=generator)]
 
     def _mutate_weights(self, genomes: CPPNGenomes, generator) -> CPPNGenomes:
-        """Deb's polynomial mutation (sferes `evo_float`) of the gene (w + limit) / 2 limit in [0, 1], clipped."""
+        """Deb's polynomial mutation (sferes `evo_float`) of the gene (w + limit) / 2 limit in [0, 1], clipped;
+        each connection's weight with probability weight_mutation_rate. Randoms are drawn per connection only."""
         v = self.values
         limit, exponent = v["weight_limit"], 1.0 / (v["weight_eta"] + 1.0)
-        shape = genomes.weight.shape
-        chosen = (torch.rand(shape, generator=generator) < v["weight_mutation_rate"]) & genomes.connected
-        r = torch.rand(shape, generator=generator)
+        connections = genomes.connected.nonzero(as_tuple=True)
+        chosen = torch.rand(len(connections[0]), generator=generator) < v["weight_mutation_rate"]
+        at = tuple(index[chosen] for index in connections)
+        r = torch.rand(len(at[0]), generator=generator)
         delta = torch.where(r < 0.5, (2.0 * r) ** exponent - 1.0, 1.0 - (2.0 * (1.0 - r)) ** exponent)
-        moved = (genomes.weight + delta * 2.0 * limit).clamp(-limit, limit)
-        return _with(genomes, weight=torch.where(chosen, moved, genomes.weight))
+        weight = genomes.weight.clone()
+        weight[at] = (weight[at] + delta * 2.0 * limit).clamp(-limit, limit)
+        return _with(genomes, weight=weight)
 
     def _mutate_activations(self, genomes: CPPNGenomes, generator) -> CPPNGenomes:
         shape = genomes.activation.shape
@@ -350,7 +373,7 @@ class CPPNEncoding:
         activation[rows, slot] = self._random_activations((len(rows),), generator)
         keys = self._order_keys(alive)
         keys[rows, slot] = source.clamp(min=INPUTS - 1).float() + 0.5  # after its source, before its target
-        return _reorder(CPPNGenomes(weight, connected, activation, alive), keys)
+        return _reorder(CPPNGenomes(weight, connected, activation, alive), keys, rows)
 
     def _delete_unit(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
         """A random hidden unit and its connections go (`Dnn::_del_neuron`); the rest move up to fill its slot."""
@@ -366,7 +389,7 @@ class CPPNEncoding:
         weight[rows, unit, :] = 0.0
         weight[rows, :, unit] = 0.0
         alive[rows, unit] = False
-        return self._compact(_with(genomes, connected=connected, weight=weight, alive=alive))
+        return self._compact(_with(genomes, connected=connected, weight=weight, alive=alive), rows)
 
     def _order_keys(self, alive: torch.Tensor) -> torch.Tensor:
         """Sort keys per slot that keep the present order and move dead hidden slots behind the living ones."""
@@ -379,8 +402,9 @@ class CPPNEncoding:
         """(N,) living hidden units per genome."""
         return genomes.alive[:, INPUTS:INPUTS + self.hidden].sum(1)
 
-    def _compact(self, genomes: CPPNGenomes) -> CPPNGenomes:
-        return _reorder(genomes, self._order_keys(genomes.alive))
+    def _compact(self, genomes: CPPNGenomes, rows: torch.Tensor | None = None) -> CPPNGenomes:
+        """The genomes (those at `rows`, all when None) renumbered so that living hidden units come first."""
+        return _reorder(genomes, self._order_keys(genomes.alive), rows)
 
 
 _FIELDS = ("weight", "connected", "activation", "alive")
@@ -391,23 +415,34 @@ def _with(genomes: CPPNGenomes, **changes) -> CPPNGenomes:
 
 
 def _pick(candidates: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row of `candidates` (N, K) bool: whether it has any, and one of them drawn uniformly."""
-    scores = torch.rand(candidates.shape, generator=generator).masked_fill_(~candidates, -1.0)
-    return candidates.any(1), scores.argmax(1)
+    """Per row of `candidates` (N, K) bool: whether it has any, and one of them drawn uniformly (the k-th, k
+    uniform below the row's count: one random number per row, whatever K)."""
+    if candidates.shape[1] == 0:
+        return candidates.any(1), torch.zeros(len(candidates), dtype=torch.int64)
+    seen = candidates.cumsum(1, dtype=torch.int32)  # candidates up to each position
+    counts = seen[:, -1]
+    k = (torch.rand(len(candidates), dtype=torch.float64, generator=generator) * counts).to(torch.int32)
+    k = torch.minimum(k, counts - 1)  # should rounding ever reach the count
+    index = torch.searchsorted(seen, (k + 1)[:, None]).squeeze(1)  # the first position that saw k + 1
+    return counts > 0, index.clamp_(max=candidates.shape[1] - 1)
 
 
-def _reorder(genomes: CPPNGenomes, keys: torch.Tensor) -> CPPNGenomes:
-    """Renumber each genome's slots in the order of `keys` (N, U) (a stable sort): a relabelling of units, which
-    keeps every network the same function while restoring `connected` to strictly lower-triangular."""
-    order = torch.sort(keys, dim=1, stable=True).indices
+def _reorder(genomes: CPPNGenomes, keys: torch.Tensor, rows: torch.Tensor | None = None) -> CPPNGenomes:
+    """Renumber the slots of the genomes at `rows` (all when None) in the order of their `keys` (N, U) (a stable
+    sort): a relabelling of units, which keeps every network the same function while restoring `connected` to
+    strictly lower-triangular. The other genomes keep their numbering (and cost nothing)."""
+    rows = torch.arange(len(genomes)) if rows is None else rows
+    order = torch.sort(keys[rows], dim=1, stable=True).indices
     n, u = order.shape
-    rows, cols = order[:, :, None].expand(n, u, u), order[:, None, :].expand(n, u, u)
+    across, down = order[:, :, None].expand(n, u, u), order[:, None, :].expand(n, u, u)
 
-    def square(matrix: torch.Tensor) -> torch.Tensor:
-        return matrix.gather(1, rows).gather(2, cols)
+    def renumbered(field: torch.Tensor) -> torch.Tensor:
+        changed = field[rows].gather(1, across).gather(2, down) if field.dim() == 3 else field[rows].gather(1, order)
+        field = field.clone()
+        field[rows] = changed
+        return field
 
-    return CPPNGenomes(square(genomes.weight), square(genomes.connected), genomes.activation.gather(1, order),
-                       genomes.alive.gather(1, order))
+    return CPPNGenomes(*(renumbered(getattr(genomes, key)) for key in _FIELDS))
 
 
 def describe(genomes: CPPNGenomes, index: int) -> str:

@@ -118,12 +118,14 @@ def class_probabilities(model: LoadedModel, images: torch.Tensor, classes: torch
 
 
 def next_children(archive: Archive, encoding: Encoding, population: int, generator: torch.Generator) -> Genomes:
-    """population / 2 parent pairs drawn uniformly (with replacement) from the filled cells, crossed, mutated."""
+    """population / 2 parent pairs drawn uniformly (with replacement) from the filled cells, crossed, then all
+    children mutated in one call (mutation is independent per child: one call over the batch is one per child,
+    at a fraction of the operations)."""
     cells = archive.filled.nonzero().squeeze(1)
     picks = cells[torch.randint(len(cells), (2, population // 2), generator=generator)]
     first, second = encoding.crossover(encoding.select(archive.genomes, picks[0]),
                                        encoding.select(archive.genomes, picks[1]), generator)
-    return encoding.join([encoding.mutate(first, generator), encoding.mutate(second, generator)])
+    return encoding.mutate(encoding.join([first, second]), generator)
 
 
 def evaluate(model: LoadedModel, encoding: Encoding, genomes: Genomes, archive: Archive, generation: int,

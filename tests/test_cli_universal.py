@@ -43,6 +43,7 @@ def test_gallery_command_writes_a_page_and_resumes(tmp_path, digits_npz):  # noq
     assert "3 classes" in first.stdout
     page = (out / "index.html").read_text()
     assert all(f"classes/{c:04d}.png" in page for c in (0, 1, 7))
+    assert "Model <b>mnist-cnn</b>" in page and "steps=4" in page  # a report says what made it
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "classes").glob("*.npz")}
     again = cli(*args[:-4], "--classes", "0-2,7", "--param", "steps=4")
     assert again.returncode == 0, again.stderr

@@ -300,7 +300,8 @@ def export_gallery(entries: dict[int, GalleryEntry], directory: str | Path,
             written.append(save_png(pictures / f"{entry.class_index:04d}_applied.png", _enlarged(to_uint8(applied))))
     written.append(_write_rates_csv(directory / "target_rates.csv", ordered))
     written.append(_write_contact_sheet(directory / "contact_sheet.png", ordered))
-    written.append(_write_html(directory / "index.html", ordered, example is not None))
+    settings, _problem = GalleryFolder(directory)._recorded_settings()
+    written.append(_write_html(directory / "index.html", ordered, example is not None, settings))
     return written
 
 
@@ -343,7 +344,20 @@ def _write_contact_sheet(path: Path, entries: Sequence[GalleryEntry], columns: i
     return path
 
 
-def _write_html(path: Path, entries: Sequence[GalleryEntry], with_examples: bool) -> Path:
+def _settings_html(settings: Any) -> str:
+    """The model and the parameters the gallery was made with (gallery.json), as a line of the page."""
+    if not isinstance(settings, dict):
+        return ""
+    params = settings.get("params") if isinstance(settings.get("params"), dict) else {}
+    shown = ", ".join(f"{name}={value}" for name, value in params.items())
+    model = html.escape(str(settings.get("model", "?")))
+    images = settings.get("images")
+    learned = f", learned on {images} images" if isinstance(images, int) else ""
+    return (f"<p>Model <b>{model}</b>{learned}; parameters: <code>{html.escape(shown) or 'defaults'}</code>"
+            f" (<a href=\"gallery.json\">gallery.json</a>).</p>")
+
+
+def _write_html(path: Path, entries: Sequence[GalleryEntry], with_examples: bool, settings: Any = None) -> Path:
     figures = []
     for entry in entries:
         stem = f"classes/{entry.class_index:04d}"
@@ -361,6 +375,7 @@ figure {{ display: inline-block; margin: 0.5em; text-align: center; vertical-ali
 img {{ width: {TILE_SIDE}px; image-rendering: pixelated; border: 1px solid #ccc; }}
 </style></head><body>
 <h1>Targeted universal images: one for every class</h1>
+{_settings_html(settings)}
 <p>{len(entries)} classes. Each picture is the perturbation amplified to its full range; the rate is the share of
 held-out images of other classes that the model assigns to the class once it is added.
 Rates: <a href="target_rates.csv">target_rates.csv</a>; all at once: <a href="contact_sheet.png">contact sheet</a>.</p>

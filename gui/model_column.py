@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -26,6 +25,7 @@ from engine.data import ARRAY_SUFFIXES, IMAGE_SUFFIXES, ImageBatch
 from engine.models import BUILTIN_MODELS, MODEL_FILE_SUFFIXES, RANDOM_WEIGHTS_SUFFIX, LoadedModel, model_choices
 
 from .session import Verdict
+from .widgets import dialogs
 from .widgets.imaging import thumbnail
 from .widgets.style import FOOLED_COLOUR, HELD_COLOUR, hint_label
 
@@ -74,8 +74,8 @@ class ModelPanel(QGroupBox):
         layout.addWidget(self.load_button)
         layout.addWidget(self.info)
 
-        self.open_button.clicked.connect(self._choose_file)
-        self.load_button.clicked.connect(self._request_load)
+        self.open_button.clicked.connect(self.choose_file)
+        self.load_button.clicked.connect(self.request_load)
         self.name_combo.currentTextChanged.connect(self._update_enabled)
         self._update_enabled(self.name_combo.currentText())
 
@@ -101,14 +101,16 @@ class ModelPanel(QGroupBox):
         self.arch_combo.setEnabled(is_file)
         self.random_check.setEnabled(not is_file and text.strip() not in BUILTIN_MODELS)
 
-    def _choose_file(self) -> None:
+    def choose_file(self) -> str:
+        """Ask for a model file and put it in the model field; the path, or "" when cancelled."""
         suffixes = " ".join(f"*{s}" for s in MODEL_FILE_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", "",
-                                              f"PyTorch models ({suffixes});;All files (*)")
+        path = dialogs.choose_open_file(self, "Open a model file", dialogs.MODELS,
+                                        f"PyTorch models ({suffixes});;All files (*)")
         if path:
             self.name_combo.setCurrentText(path)
+        return path
 
-    def _request_load(self) -> None:
+    def request_load(self) -> None:
         spec = self.spec()
         arch = self.arch_combo.currentText() if looks_like_file(spec) else None
         self.load_requested.emit(spec, self.device_combo.currentText(), arch)
@@ -151,8 +153,8 @@ class ImagesPanel(QGroupBox):
         layout.addWidget(hint_label("Drop image files or folders onto the window to add them."))
         self.samples_button.clicked.connect(self.samples_requested)
         self.clear_button.clicked.connect(self.clear_requested)
-        self.files_button.clicked.connect(self._choose_files)
-        self.folder_button.clicked.connect(self._choose_folder)
+        self.files_button.clicked.connect(self.choose_files)
+        self.folder_button.clicked.connect(self.choose_folder)
         self.list.currentRowChanged.connect(self._on_row_changed)
 
     def set_buttons_enabled(self, enabled: bool) -> None:
@@ -205,14 +207,14 @@ class ImagesPanel(QGroupBox):
         if row >= 0:
             self.image_selected.emit(row)
 
-    def _choose_files(self) -> None:
+    def choose_files(self) -> None:
         patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES + ARRAY_SUFFIXES)
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", "",
-                                                f"Images and arrays ({patterns});;All files (*)")
+        paths = dialogs.choose_open_files(self, "Open images", dialogs.IMAGES,
+                                          f"Images and arrays ({patterns});;All files (*)")
         if paths:
             self.files_requested.emit(paths)
 
-    def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+    def choose_folder(self) -> None:
+        folder = dialogs.choose_folder(self, "Open a folder of images", dialogs.IMAGES)
         if folder:
             self.files_requested.emit([folder])

@@ -1,4 +1,5 @@
-"""The window: model and images on the left, the workspaces in tabs beside them, a status bar with progress.
+"""The window: model and images on the left, the workspaces in tabs beside them, a status bar with progress,
+and the menu bar (gui/menus.py).
 The shell wires the model column to the session and holds the workspaces through their protocol
 (`gui/workspaces/protocol.py`) only: it builds each when first opened, shows the current one's status and busy
 state in the status bar and its messages in a dialog, and stops and waits for all of them when the window
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QProgressBar, Q
 from engine.models import DEFAULT_MODEL, LoadedModel, default_device
 
 from .jobs import wait_for_jobs
+from .menus import Menus
 from .model_column import ImagesPanel, ModelPanel
 from .session import Session, Untrusted
 from .widgets.layout import HORIZONTAL, splitter
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_status_bar()
         self._connect()
+        self.menus = Menus(self, WORKSPACES)  # File, Edit, View, Run, Help
         self._open_workspace(0)
         self._update_column()
 
@@ -87,6 +90,7 @@ class MainWindow(QMainWindow):
         for title in WORKSPACES:
             self.workspaces.addTab(QWidget(), title)  # an empty tab until the workspace is first opened
         self.workspaces.currentChanged.connect(self._open_workspace)
+        self.column = left  # hidden by View > Model and images column, and on a workspace that uses neither
         self.setCentralWidget(splitter(HORIZONTAL, (left, self.workspaces), stretch=(0, 1),
                                        sizes=(LEFT_WIDTH, WORKSPACE_WIDTH)))
 
@@ -316,6 +320,7 @@ class MainWindow(QMainWindow):
         idle = not (self.session.busy or self._any_workspace_busy())
         self.model_panel.load_button.setEnabled(idle)
         self.images_panel.set_buttons_enabled(idle and self.session.model is not None)
+        self.menus.refresh()
 
     # --- drag and drop, closing ------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Shared fixtures: the shipped model and its held-out digits, loaded once per test session."""
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # as main.py does: OpenMP threads that spin while waiting slow every test down on a busy machine
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# the file dialogs remember their folders (gui/widgets/dialogs.py): the tests' go to a file of their own, never
+# into the user's settings
+os.environ.setdefault("ADVLENS_SETTINGS", str(Path(tempfile.mkdtemp(prefix="advlens-tests-")) / "settings.ini"))
 
 
 @pytest.fixture(scope="session")

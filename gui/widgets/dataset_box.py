@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
+from PySide6.QtWidgets import QComboBox, QWidget
 
 from ..session import FOLDER, DatasetSource
+from . import dialogs
 
 
 class DatasetBox(QComboBox):
@@ -44,7 +45,7 @@ class DatasetBox(QComboBox):
         if self.itemData(index) != FOLDER:
             self._previous = index
             return
-        folder = QFileDialog.getExistingDirectory(self, self.folder_prompt)
+        folder = dialogs.choose_folder(self, self.folder_prompt, dialogs.IMAGES)
         if folder:
             self.choose(FOLDER, folder)
         else:

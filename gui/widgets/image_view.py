@@ -14,6 +14,10 @@ from .imaging import diverging_colormap, display_array, perturbation_peak
 from .style import MUTED, NOTE_SIZE, TITLE_SIZE, VIEW_BACKGROUND, swatch
 
 
+# What the mouse does on every image view (pyqtgraph's wheel and drag, a double click here): its tooltip and Help
+MOUSE_HINT = "Wheel: zoom · drag: pan · double-click: fit the whole image again"
+
+
 @lru_cache(maxsize=1)
 def diverging_lookup() -> np.ndarray:
     """The diverging map's 256 colours, for one-channel perturbations."""
@@ -22,8 +26,9 @@ def diverging_lookup() -> np.ndarray:
 
 class ImageView:
     """One image panel: a title above a PlotWidget without axes holding a row-major ImageItem with fixed
-    levels. Separate widgets in a grid (rather than plots in one canvas) keep the three panels equally wide
-    whatever their titles say, which the linked, aspect-locked views need to stay aligned."""
+    levels; the wheel zooms, a drag pans and a double click fits the image again. Separate widgets in a grid
+    (rather than plots in one canvas) keep the three panels equally wide whatever their titles say, which the
+    linked, aspect-locked views need to stay aligned."""
 
     def __init__(self, name: str, levels: tuple[float, float] = (0.0, 1.0)):
         self.name = name
@@ -45,6 +50,8 @@ class ImageView:
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)
         self.plot.vb.setBackgroundColor(VIEW_BACKGROUND)  # so that white (unchanged) pixels show their edge
+        self.plot.vb.setToolTip(MOUSE_HINT)  # on the view box: a QGraphicsView shows its items' tooltips only
+        self.widget.scene().sigMouseClicked.connect(self._on_click)
         self.title = ""
         self.set_title("")
 
@@ -76,3 +83,11 @@ class ImageView:
 
     def clear(self) -> None:
         self.item.clear()
+
+    def fit(self) -> None:
+        """Frame the whole image again, after any zoom or pan (views linked to this one follow)."""
+        self.plot.vb.autoRange()
+
+    def _on_click(self, event) -> None:
+        if event.double():
+            self.fit()

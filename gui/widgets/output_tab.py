@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.core import RunControl
 from engine.visualize import save_picture
+
+from . import dialogs
 
 
 class OutputTab(QWidget):
@@ -76,7 +78,7 @@ class OutputTab(QWidget):
         return files
 
     def _choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, f"Export the {self.title.lower()} to a folder")
+        folder = dialogs.choose_folder(self, f"Export the {self.title.lower()} to a folder")
         if folder:
             self.export_to(folder)
 

@@ -175,15 +175,26 @@ class TabbedWorkspace(QWidget):
         """Export what the current tab shows."""
         return self.export_tab(self.tabs.currentWidget(), directory)
 
+    @property
+    def can_start(self) -> bool:
+        tab = self.tabs.currentWidget()
+        return tab.runnable and tab.run_button.isEnabled()
+
+    @property
+    def can_export(self) -> bool:
+        return self.tabs.currentWidget().export_button.isEnabled()
+
     def showcase(self):
         """The protocol's showcase (abstract: each workspace starts its own representative run)."""
         raise NotImplementedError
 
     # --- running ---------------------------------------------------------------------------------------------
 
-    def run(self, tab: OutputTab) -> bool:
-        """Start `tab`'s computation; False (with a message) when it cannot start."""
-        if self.session.model is None or self.runs.busy:
+    def run(self, tab: OutputTab | None = None) -> bool:
+        """Start `tab`'s computation (the current tab's: the menu's Run); False (with a message) when it cannot
+        start."""
+        tab = tab or self.tabs.currentWidget()
+        if self.session.model is None or self.runs.busy or not tab.runnable:
             return False
         control = RunControl(frame_interval=FRAME_INTERVAL)
         try:

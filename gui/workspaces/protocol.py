@@ -18,7 +18,15 @@ class Workspace(Protocol):
 
     Two signals are optional: `progress(value, maximum, format)` drives the status bar's progress bar (without
     it the shell shows a busy indicator while the workspace is busy), and `message(text, warning, title)` asks
-    the shell for a dialog."""
+    the shell for a dialog.
+
+    So are the members the menu bar (gui/menus.py) uses, each with a default when left out:
+    - `run()`: start the workspace's main computation, as its own Run button does (Run > Run, Ctrl+R); without
+      it the menu's Run is disabled on this workspace;
+    - `can_start` / `can_export` (bool properties): whether its Run / its Export would act now, as the enabled
+      state of its own buttons says (default: whenever it is not busy);
+    - `uses_model_column` (class attribute, default True): False hides the shell's model and images column
+      while the workspace is shown, for one that uses neither."""
 
     title: str
     status: Signal  # (str): a line for the status bar

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from engine.attacks import AttackSpec
 from engine.core.errors import AdvLensError
@@ -17,6 +17,7 @@ from engine.models import LoadedModel
 
 from ...jobs import JobSlot, describe_error, steps_of
 from ...session import FOLDER, LOADED, DatasetSource, Session
+from ...widgets import dialogs
 from .panels import AttackPanel
 from .pictures import qimage_pixels, write_png
 from .run_model import DatasetRequest, RunModel, RunRequest
@@ -103,7 +104,7 @@ class AttackController(QObject):
             return
         source = panel.dataset_source()
         if source.kind == FOLDER and not source.folder:
-            folder = QFileDialog.getExistingDirectory(self.dialog_parent, "A folder of images to attack")
+            folder = dialogs.choose_folder(self.dialog_parent, "A folder of images to attack", dialogs.IMAGES)
             if not folder:
                 return
             panel.set_dataset_folder(folder)
@@ -164,18 +165,18 @@ class AttackController(QObject):
                                 what="the export")
 
     def choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Export the result to a folder")
+        folder = dialogs.choose_folder(self.dialog_parent, "Export the result to a folder")
         if folder:
             self.export_to(folder)
 
     def choose_stats_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Export the statistics to a folder")
+        folder = dialogs.choose_folder(self.dialog_parent, "Export the statistics to a folder")
         if folder:
             self.export_statistics_to(folder)
 
     def choose_field_file(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.dialog_parent, "Save the field view", "field_view.png",
-                                              "PNG images (*.png)")
+        path, _ = dialogs.choose_save_file(self.dialog_parent, "Save the field view", dialogs.EXPORTS,
+                                           "field_view.png", "PNG images (*.png)")
         if path:
             self.save_field_view_to(path)
 

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QCompleter,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -32,6 +31,7 @@ from engine.core.errors import ParameterError
 from engine.export import describe_params
 from engine.models import LoadedModel
 
+from ...widgets import dialogs
 from ...widgets.number_box import TypedSpinBox
 from ...session import FOLDER, HELDOUT, LOADED, DatasetSource
 from ...widgets.param_form import ChoiceEditor, ParamForm
@@ -85,9 +85,8 @@ class AttackPanel(QGroupBox):
         self.export_button = QPushButton("Export…")
         self.export_button.setEnabled(False)
         self.export_button.setToolTip("Write PNGs, captioned figures, metrics (CSV, JSON) and result.npz")
-        self.run_button.setShortcut("Ctrl+R")
+        # the shortcuts are the menu's Run > Run and Run > Stop (one owner per key: Qt ignores ambiguous ones)
         self.run_button.setToolTip("Run the attack (Ctrl+R)")
-        self.stop_button.setShortcut("Esc")
         self.stop_button.setToolTip("Stop after the current iteration and keep the partial result (Esc)")
         self.dataset_folder: str | None = None
         self.dataset_combo = QComboBox()
@@ -234,7 +233,7 @@ class AttackPanel(QGroupBox):
         when a folder was chosen before."""
         if self.dataset_combo.itemData(index) != FOLDER:
             return
-        folder = QFileDialog.getExistingDirectory(self, "A folder of images to attack", self.dataset_folder or "")
+        folder = dialogs.choose_folder(self, "A folder of images to attack", dialogs.IMAGES, self.dataset_folder)
         if folder:
             self.set_dataset_folder(folder)
         elif self.dataset_folder is None:

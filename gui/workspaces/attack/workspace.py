@@ -115,6 +115,18 @@ class AttackWorkspace(QWidget):
     def export_to(self, directory: str | Path) -> None:
         self.controller.export_to(directory)
 
+    def run(self) -> None:
+        """What Run does (the menu's Run, Ctrl+R): the attack on the selected or on all loaded images."""
+        self.controller.start_run()
+
+    @property
+    def can_start(self) -> bool:
+        return self.attack_panel.run_button.isEnabled()
+
+    @property
+    def can_export(self) -> bool:
+        return self.attack_panel.export_button.isEnabled()
+
     def showcase(self) -> None:
         """Nothing to add: `screenshot` runs the attack it was asked for before it shows any workspace."""
         return None

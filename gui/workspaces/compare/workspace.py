@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from engine.core import RunControl
 from engine.core.errors import AdvLensError
@@ -16,6 +16,7 @@ from engine.training.comparisons import ROBUSTNESS_ATTACKS, RobustnessRow, Trans
 
 from ...jobs import JobSlot, steps_of
 from ...session import Session
+from ...widgets import dialogs
 from ...widgets.cell_images import CellImagesView
 from ...widgets.layout import HORIZONTAL, VERTICAL, splitter
 from ...widgets.style import hint_label
@@ -25,6 +26,7 @@ from .models_box import ModelList
 from .tables import ResultTables
 
 CONTROLS_WIDTH = 385
+TRANSFER_PAGE = 1  # the tables' page of the transfer matrix (the robustness table is the first)
 TRAINED_HERE = "trained here"  # how the source of a model trained in the window begins (engine.training)
 
 
@@ -137,6 +139,19 @@ class CompareWorkspace(QWidget):
         self.side_slot.run(steps_of(jobs.export_run, Path(directory), self.rows, self.matrix),
                            on_result=self._on_exported, what="the export or the model loading")
 
+    def run(self) -> bool:
+        """The comparison of the table shown (the menu's Run, Ctrl+R): its button's command."""
+        return self.run_transfer() if self.tables.currentIndex() == TRANSFER_PAGE else self.run_robustness()
+
+    @property
+    def can_start(self) -> bool:
+        shown = "transfer" if self.tables.currentIndex() == TRANSFER_PAGE else "robustness"
+        return self.buttons[shown].isEnabled()
+
+    @property
+    def can_export(self) -> bool:
+        return self.buttons["export"].isEnabled()
+
     def showcase(self):
         """The transfer matrix of the checked models on 100 held-out digits, its first cell opened (the job, or
         None)."""
@@ -177,8 +192,8 @@ class CompareWorkspace(QWidget):
 
     @Slot()
     def _choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add a model to compare", "",
-                                              "Models (*.pt *.pth *.pt2 *.ts);;All files (*)")
+        path = dialogs.choose_open_file(self, "Add a model to compare", dialogs.MODELS,
+                                        "Models (*.pt *.pth *.pt2 *.ts);;All files (*)")
         if path:
             self.add_model_file(path)
 
@@ -293,7 +308,7 @@ class CompareWorkspace(QWidget):
 
     @Slot()
     def _choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the comparison tables to a folder")
+        folder = dialogs.choose_folder(self, "Export the comparison tables to a folder")
         if folder:
             self.export_to(folder)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine.core import RunControl
 from engine.core.errors import AdvLensError
@@ -21,6 +21,7 @@ from engine.models import LoadedModel
 
 from ...jobs import JobSlot, steps_of
 from ...session import Session
+from ...widgets import dialogs
 from ...widgets.layout import HORIZONTAL, VERTICAL, splitter
 from ...widgets.style import hint_label
 from ...widgets.tabbed_workspace import LatestRequest
@@ -120,6 +121,15 @@ class FoolingWorkspace(QWidget):
     def shutdown(self) -> None:
         for slot in self.slots:
             slot.shutdown()
+
+    @property
+    def can_start(self) -> bool:
+        """Whether `run` (its Run button, the menu's Run) would start now."""
+        return self.controls.run_button.isEnabled()
+
+    @property
+    def can_export(self) -> bool:
+        return self.controls.export_button.isEnabled()
 
     def showcase(self):
         """A short direct-encoding run on the loaded model (the job, or None when it cannot start)."""
@@ -432,20 +442,20 @@ class FoolingWorkspace(QWidget):
 
     @Slot()
     def _choose_archive(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Continue a saved fooling archive", "", ARCHIVE_FILTER)
+        path = dialogs.choose_open_file(self, "Continue a saved fooling archive", dialogs.ARCHIVES, ARCHIVE_FILTER)
         if path:
             self.resume_from_file(path)
 
     @Slot()
     def _choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the fooling images to a folder")
+        folder = dialogs.choose_folder(self, "Export the fooling images to a folder")
         if folder:
             self.export_to(folder)
 
     @Slot()
     def _choose_second_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "The second model the elites are shown to", "",
-                                              "Models (*.pt *.pth *.pt2 *.ts);;All files (*)")
+        path = dialogs.choose_open_file(self, "The second model the elites are shown to", dialogs.MODELS,
+                                        "Models (*.pt *.pth *.pt2 *.ts);;All files (*)")
         if path:
             self.load_second_model(path)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QScrollArea, QTabWidget, QVBoxLayout,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QScrollArea, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from engine.core import RunControl
@@ -17,6 +17,7 @@ from engine.core.errors import AdvLensError
 from engine.playground import PRESETS, Defense, KindCounts, PlaneAttack, Points, Training, preset, sample_points
 
 from ...jobs import Job, JobSlot, steps_of
+from ...widgets import dialogs
 from ...widgets.layout import HORIZONTAL, splitter
 from .controls import PlaygroundControls
 from .export import write_export
@@ -35,6 +36,7 @@ class PlaygroundWorkspace(PlaygroundRuns, QWidget):
     title = "Playground"
     status = Signal(str)
     busy_changed = Signal(bool)
+    uses_model_column = False  # it makes its own data and models: the shell hides the model and images column
 
     def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
@@ -272,6 +274,18 @@ class PlaygroundWorkspace(PlaygroundRuns, QWidget):
         """Training and defenses stop at their next step and keep what they learned; attacks are dropped."""
         self.slot.stop()
 
+    def run(self) -> None:
+        """What Train does (the menu's Run, Ctrl+R)."""
+        self.start_training()
+
+    @property
+    def can_start(self) -> bool:
+        return self.controls.train_button.isEnabled()
+
+    @property
+    def can_export(self) -> bool:
+        return not self.export_slot.busy
+
     def shutdown(self) -> None:
         """Drop every computation's result and wait for its thread (the window is closing)."""
         for slot in self._slots:
@@ -311,6 +325,6 @@ class PlaygroundWorkspace(PlaygroundRuns, QWidget):
         return counts
 
     def _choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the playground to a folder")
+        folder = dialogs.choose_folder(self, "Export the playground to a folder")
         if folder:
             self.export_to(folder)

@@ -9,7 +9,7 @@ import copy
 from pathlib import Path
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from engine.core import RunControl
 from engine.core.errors import AdvLensError
@@ -17,6 +17,7 @@ from engine.training import Trainer, TrainProgress
 from engine.training.saving import SAVE_FORMATS, save_trained
 
 from ...jobs import JobSlot, steps_of
+from ...widgets import dialogs
 from ...widgets.layout import HORIZONTAL, splitter
 from .controls import TrainControls
 from .curves import TrainingCurves
@@ -101,6 +102,19 @@ class TrainWorkspace(QWidget):
     def export_to(self, directory: str) -> None:
         if self.trainer is not None:
             self.save_to(str(Path(directory) / f"{self.trainer.arch}.pt"))
+
+    def run(self) -> None:
+        """What Train does (the menu's Run, Ctrl+R): a new network."""
+        self.start(fresh=True)
+
+    @property
+    def can_start(self) -> bool:
+        return self.controls.train_button.isEnabled()
+
+    @property
+    def can_export(self) -> bool:
+        """Export saves the trained model, as Save does."""
+        return self.controls.save_button.isEnabled()
 
     def showcase(self):
         self.controls.training_form.fill({"epochs": 2, "robust_steps": 5})
@@ -199,7 +213,7 @@ class TrainWorkspace(QWidget):
 
     @Slot()
     def _choose_run(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a saved run to continue", "", RUN_FILTER)
+        path = dialogs.choose_open_file(self, "Open a saved run to continue", dialogs.RUNS, RUN_FILTER)
         if path:
             self.open_run(path)
 
@@ -237,8 +251,8 @@ class TrainWorkspace(QWidget):
     def _choose_save_path(self) -> None:
         if self.trainer is None:
             return
-        path, chosen = QFileDialog.getSaveFileName(self, "Save the trained model", f"{self.trainer.arch}.pt",
-                                                   ";;".join(SAVE_FILTERS))
+        path, chosen = dialogs.choose_save_file(self, "Save the trained model", dialogs.RUNS,
+                                                f"{self.trainer.arch}.pt", ";;".join(SAVE_FILTERS))
         if path:
             self.save_to(with_format_suffix(path, chosen))
 

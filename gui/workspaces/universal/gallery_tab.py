@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QFileDialog, QLabel, QLineEdit, QListView, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QLabel, QLineEdit, QListView, QListWidget, QListWidgetItem,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.core import RunControl
@@ -20,6 +20,7 @@ from engine.universal.gallery import GalleryEntry, GalleryProgress, export_galle
 from engine.visualize import tile
 
 from ...jobs import steps_of
+from ...widgets import dialogs
 from ...widgets.image_view import ImageView
 from ...widgets.imaging import display_array, thumbnail
 from ...widgets.tabbed_workspace import LatestRequest, WorkspaceTab
@@ -81,7 +82,8 @@ class GalleryTab(WorkspaceTab):
         self.previews.forget()
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Gallery folder (finished classes are kept there)")
+        folder = dialogs.choose_folder(self, "Gallery folder (finished classes are kept there)", dialogs.GALLERIES,
+                                       self.folder_edit.text().strip() or None)
         if folder:
             self.folder_edit.setText(folder)
 

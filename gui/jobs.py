@@ -43,8 +43,10 @@ PUT_RECHECK_S = 0.05  # a worker waiting for room in the mailbox looks at the ca
 FINISH_POLL_S = 0.002  # waiting for a QThread to finish polls instead of calling QThread.wait with the GIL held
 
 # The fields of the engine's step records that carry arrays for the views (Step.frame with its probabilities,
-# VisStep.images with the patches' values, TrainStep.grid); a step holding another (`step`) is looked into.
-VIEW_FIELDS = (("frame", "probs"), ("images", "values"), ("grid",))
+# VisStep.images with the patches' values, FoolingStep.images of its cells, TrainStep.grid); a step holding
+# another (`step`) is looked into. A step whose frame holds only what changed since the previous frame (a
+# fooling archive's changed cells) has an `absorbing(older)` method: it takes in the frame it replaces.
+VIEW_FIELDS = (("frame", "probs"), ("images", "values", "cells"), ("grid",))
 
 _live_threads: set[_JobThread] = set()
 _live_lock = threading.Lock()
@@ -170,7 +172,10 @@ class _Mailbox:
                 self._room.wait(PUT_RECHECK_S)
             if carries_arrays(step):
                 if self._framed_at is not None:  # the older frame will never be drawn: keep only its numbers
-                    self._items[self._framed_at] = ("step", without_arrays(self._items[self._framed_at][1]))
+                    older = self._items[self._framed_at][1]
+                    if hasattr(step, "absorbing"):
+                        step = step.absorbing(older)
+                    self._items[self._framed_at] = ("step", without_arrays(older))
                 self._framed_at = len(self._items)
             self._append(("step", step))
 

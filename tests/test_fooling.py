@@ -189,9 +189,16 @@ def test_population_must_be_even():
         FOOLING.resolve({"population": 41})
 
 
-def test_frames_copy_the_elites_when_due(digits):
-    archive, steps = run(digits, small(generations=1), control=RunControl(frame_interval=0.0))
-    assert steps[-1].images is not None and steps[-1].images.shape == (10, 1, 28, 28)
+def test_frames_carry_copies_of_the_cells_changed_since_the_last_frame(digits):
+    archive, steps = run(digits, small(generations=6), control=RunControl(frame_interval=0.0))
+    assert steps[0].cells.tolist() == list(range(10)) and steps[0].images.shape == (10, 1, 28, 28)
+    drawn = np.zeros((10, 1, 28, 28), dtype=np.float32)  # what a window rebuilds from the frames alone
+    for step in steps:
+        assert len(step.images) == len(step.cells)
+        drawn[step.cells] = step.images
+        if step.generation > 0:
+            assert len(step.cells) == step.replaced  # only what changed travels (one frame per generation here)
+    assert np.array_equal(drawn, archive.images.numpy())
     steps[-1].images[:] = 5
     assert archive.images.max() <= 1
 

@@ -268,3 +268,24 @@ def test_every_kind_of_frame_is_recognised_and_dropped_with_its_companions():
     progress = without_arrays(DatasetProgress(3, 10, 1, step=attack_step(7)))
     assert progress.step.frame is None and progress.step.iteration == 7 and progress.done == 3
     assert not carries_arrays(progress) and carries_arrays(attack_step(1)) and not carries_arrays((1, 2))
+
+
+def test_a_frame_of_changed_cells_takes_in_the_older_frame_it_replaces():
+    """Fooling frames carry only the cells changed since the previous frame: when the GUI falls behind and an
+    older frame is dropped, its cells must travel with the newer one, or the grid would keep stale images."""
+    from engine.fooling.evolution import FoolingStep
+    from gui.jobs import _Mailbox
+
+    def frame(generation, cells, value):
+        images = np.full((len(cells), 1, 2, 2), value, dtype=np.float32)
+        return FoolingStep(generation, 9, np.zeros(4), 0.0, 0.0, 1.0, len(cells), images, np.array(cells))
+
+    box = _Mailbox()
+    for step in (frame(0, [0, 1, 2, 3], 0.1), frame(1, [2], 0.2), frame(2, [1, 2], 0.3)):
+        box.put_step(step, threading.Event())
+    steps = [value for kind, value in box.take_all()]
+    assert [s.images is None for s in steps] == [True, True, False]  # one frame delivered
+    last = steps[-1]
+    by_cell = {int(c): round(float(image.max()), 3) for c, image in zip(last.cells, last.images)}
+    assert by_cell == {0: 0.1, 1: 0.3, 2: 0.3, 3: 0.1}  # every cell, the newest image of each
+    assert steps[0].cells is None and steps[0].generation == 0  # the dropped frames keep their numbers

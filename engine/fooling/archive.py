@@ -134,3 +134,22 @@ class Archive:
         if genome_arrays:
             archive.genomes = encoding.from_arrays(genome_arrays)
         return archive
+
+
+class ChangedCells:
+    """What a frame of a running archive carries: the images of the cells whose elite changed since the last
+    frame (every cell in the first), so that a thousand-class ImageNet archive is not copied to the window whole
+    on every frame (3 x 224 x 224 floats are 600 KB a cell)."""
+
+    def __init__(self):
+        self.sent_after: int | None = None  # the archive's generation at the last frame taken
+
+    def take(self, archive: Archive) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, images) of the cells to send now; copies, safe to hand to another thread."""
+        if self.sent_after is None:
+            cells = torch.arange(len(archive))
+        else:
+            cells = (archive.found > self.sent_after).nonzero().squeeze(1)
+        self.sent_after = archive.generation
+        return cells.numpy(), archive.images[cells].numpy().copy()
+

@@ -25,7 +25,7 @@ from ..core.control import RunControl
 from ..core.params import Param, ParamSet
 from ..models import LoadedModel
 from ..transforms import gaussian_blur
-from .archive import Archive
+from .archive import Archive, ChangedCells
 from .evolution import FoolingStep, check_classes
 
 MEAN, BLACK = "mean", "black"
@@ -107,7 +107,7 @@ def fooling_ascent(model: LoadedModel, classes: Sequence[int], params: Mapping[s
     first = {threshold: torch.full((len(classes),), -1, dtype=torch.int64) for threshold in THRESHOLDS}
     targets, reference = classes.to(device), reference.to(device)
     x = x.to(device)
-    started = time.perf_counter()
+    started, frames = time.perf_counter(), ChangedCells()
     for step in range(params["steps"]):
         if control is not None and control.stop_requested:
             break
@@ -117,7 +117,7 @@ def fooling_ascent(model: LoadedModel, classes: Sequence[int], params: Mapping[s
         x = reference + (1 - params["decay"]) * (x + progress_step(probs, gradient, params) - reference)
         if params["blur_sigma"] > 0 and step % params["blur_every"] == 0:
             x = gaussian_blur(x, params["blur_sigma"])
-        yield _step(archive, probs, improved, step + 1, params["steps"], started, control)
+        yield _step(archive, probs, improved, step + 1, params["steps"], started, control, frames)
     archive.genomes = archive.images.clone()
     return AscentResult(archive, {threshold: steps.numpy() for threshold, steps in first.items()})
 
@@ -137,9 +137,10 @@ def _record(archive: Archive, first: dict[float, torch.Tensor], probs: torch.Ten
 
 
 def _step(archive: Archive, probs: torch.Tensor, improved: int, done: int, steps: int, started: float,
-          control: RunControl | None) -> FoolingStep:
+          control: RunControl | None, frames: ChangedCells) -> FoolingStep:
     seconds = time.perf_counter() - started
     values = probs.cpu()
-    images = archive.images.numpy().copy() if control is not None and control.frame_due(final=done == steps) else None
+    due = control is not None and control.frame_due(final=done == steps)
+    cells, images = frames.take(archive) if due else (None, None)
     return FoolingStep(done, steps, values.numpy().copy(), float(values.mean()), float(values.median()),
-                       done / seconds if seconds > 0 else 0.0, improved, images)
+                       done / seconds if seconds > 0 else 0.0, improved, images, cells)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,7 +22,7 @@ from ..core.control import RunControl
 from ..core.errors import ParameterError
 from ..core.params import Param, ParamSet, Rule
 from ..models import LoadedModel
-from .archive import Archive
+from .archive import Archive, ChangedCells
 
 Genomes = Any  # an encoding's batch of genomes: one tensor for the direct encoding, whatever the CPPN needs
 
@@ -88,7 +88,18 @@ class FoolingStep:
     median: float
     per_second: float
     replaced: int
-    images: np.ndarray | None = None  # (K, C, H, W) float32
+    images: np.ndarray | None = None  # (len(cells), C, H, W) float32: the images of `cells`, on frames only
+    cells: np.ndarray | None = None  # the archive cells `images` belongs to: those changed since the last frame
+
+    def absorbing(self, older: FoolingStep) -> FoolingStep:
+        """This frame with the cells of an older frame that will not be shown added (their newer images win):
+        a consumer that drops frames must not lose the changes they carried."""
+        if older.images is None or older.cells is None or self.cells is None:
+            return self
+        missing = ~np.isin(older.cells, self.cells)
+        cells = np.concatenate([self.cells, older.cells[missing]])
+        images = np.concatenate([self.images, older.images[missing]])
+        return replace(self, cells=cells, images=images)
 
 
 def resolve_params(params: Mapping[str, Any] | None, model: LoadedModel) -> dict[str, Any]:
@@ -165,11 +176,11 @@ def evolve(model: LoadedModel, encoding: Encoding, classes: Sequence[int], param
     A stop request through `control` ends the run after the current generation, keeping the archive."""
     params = resolve_params(params, model)
     classes = check_classes(model, classes)
-    started = time.perf_counter()
+    started, frames = time.perf_counter(), ChangedCells()
     if archive is None:
         generator = torch.Generator().manual_seed(params["seed"])
         archive = start_archive(model, encoding, classes, params, generator)
-        yield _step(archive, params, 0, 0, started, control)
+        yield _step(archive, params, 0, 0, started, control, frames)
     else:
         generator = resumed_generator(archive, classes)
     first = archive.generation
@@ -180,16 +191,16 @@ def evolve(model: LoadedModel, encoding: Encoding, classes: Sequence[int], param
         children = next_children(archive, encoding, params["population"], generator)
         replaced = evaluate(model, encoding, children, archive, generation, params["batch_size"])
         archive.generation, archive.rng_state = generation, generator.get_state()
-        yield _step(archive, params, replaced, generation - first, started, control)
+        yield _step(archive, params, replaced, generation - first, started, control, frames)
     return archive
 
 
 def _step(archive: Archive, params: Mapping[str, Any], replaced: int, done: int, started: float,
-          control: RunControl | None) -> FoolingStep:
+          control: RunControl | None, frames: ChangedCells) -> FoolingStep:
     archive.history.append(archive.confidence.numpy().copy())
     mean, median = archive.summary()
     seconds = time.perf_counter() - started
     final = archive.generation >= params["generations"]
-    images = archive.images.numpy().copy() if control is not None and control.frame_due(final=final) else None
+    cells, images = frames.take(archive) if control is not None and control.frame_due(final=final) else (None, None)
     return FoolingStep(archive.generation, params["generations"], archive.confidence.numpy().copy(), mean, median,
-                       done / seconds if seconds > 0 and done else 0.0, replaced, images)
+                       done / seconds if seconds > 0 and done else 0.0, replaced, images, cells)

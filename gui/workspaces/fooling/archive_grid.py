@@ -130,8 +130,11 @@ class ArchiveGrid(QScrollArea):
         self.selected, self._images = -1, None
         self._lay_out()
 
-    def show_images(self, images: np.ndarray) -> int:
-        """The elites' images (K, C, H, W); only the cells whose image changed are converted. Returns how many."""
+    def show_images(self, images: np.ndarray, cells: np.ndarray | None = None) -> int:
+        """The elites' images (K, C, H, W), or with `cells` the images of those cells only (a running archive's
+        frame carries what changed); only the cells whose image changed are converted. Returns how many."""
+        if cells is not None:
+            return self._show_changed(images, cells)
         if len(images) != len(self.cells):
             return 0
         if self._images is None or self._images.shape != images.shape:
@@ -145,6 +148,20 @@ class ArchiveGrid(QScrollArea):
         if len(changed):
             self.canvas.update()
         return len(changed)
+
+    def _show_changed(self, images: np.ndarray, cells: np.ndarray) -> int:
+        if self._images is None or self._images.shape[1:] != images.shape[1:]:
+            if len(cells) != len(self.cells):  # the first frame of a run holds every cell
+                return 0
+            self._images = np.zeros((len(self.cells), *images.shape[1:]), dtype=np.float32)
+        for index, image in zip(cells.tolist(), images):
+            if 0 <= index < len(self.cells):
+                self.cells[index].pixmap = QPixmap.fromImage(to_qimage(image))
+                self._images[index] = image
+        self.smooth = max(images.shape[-2:]) > self.side
+        if len(cells):
+            self.canvas.update()
+        return len(cells)
 
     def show_confidence(self, confidence: Sequence[float], found: Sequence[int] | None = None) -> None:
         for index, (cell, value) in enumerate(zip(self.cells, confidence)):

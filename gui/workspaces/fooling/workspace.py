@@ -250,7 +250,7 @@ class FoolingWorkspace(QWidget):
         self.curves.add(step.generation, step.mean, step.median)
         if step.images is None:
             return
-        self.grid.show_images(step.images)
+        self.grid.show_images(step.images, step.cells)
         self.grid.show_confidence(step.confidence)
         self.curves.redraw()
         self._show_progress(step)

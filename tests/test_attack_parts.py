@@ -88,8 +88,9 @@ def test_criteria_cut_join_and_describe():
 def result_with(criterion, labels, after) -> AttackResult:
     count = len(labels)
     images = torch.zeros(count, 1, 2, 2)
+    probs_before = torch.nn.functional.one_hot(labels, 4).float()  # the model gave each image its label
     probs_after = torch.nn.functional.one_hot(after, 4).float()
-    return AttackResult("test", {}, images, images, labels, criterion, probs_after, probs_after,
+    return AttackResult("test", {}, images, images, labels, criterion, probs_before, probs_after,
                         torch.ones(count, dtype=torch.long), 0.0)
 
 

@@ -41,9 +41,30 @@ def _state(text: str, low: float, high: float, integer: bool) -> QValidator.Stat
     return QValidator.State.Acceptable if low <= value <= high else QValidator.State.Intermediate
 
 
-class _Marks:
-    """The red frame while the text is not acceptable, and the hint as the tooltip; `typed_value()` reads the
-    text still being typed (a shortcut can start a run without the field losing focus)."""
+class _TypedNumber:
+    """What both boxes share: the whole text parsed (`parse_typed_number`), the red frame and the hint while the
+    text is not acceptable, and `typed_value()`, which reads the text still being typed (a shortcut can start a
+    run without the field losing focus). Mixed in before the Qt class, so its methods override Qt's."""
+
+    _integer = False
+
+    def _set_up(self) -> None:
+        self.setKeyboardTracking(False)  # "1e9" must not pass through 1 on its way; the value is read at the end
+        self.lineEdit().textEdited.connect(self._mark)
+        self.editingFinished.connect(lambda: self._mark(self.cleanText()))
+
+    def _bare(self, text: str) -> str:
+        return text.removesuffix(self.suffix()) if self.suffix() else text
+
+    def validate(self, text: str, position: int):
+        return _state(self._bare(text), self.minimum(), self.maximum(), self._integer), text, position
+
+    def _parsed(self, text: str):
+        """The typed value, or the current one when the text is not a value of this box."""
+        value = parse_typed_number(self._bare(text))
+        if value is None or (self._integer and value != int(value)):
+            return self.value()
+        return int(value) if self._integer else value
 
     def typed_value(self):
         if self.cleanText() != self.textFromValue(self.value()):  # mid-edit; the shown text is rounded to 6 digits
@@ -51,8 +72,8 @@ class _Marks:
         return self.value()
 
     def _mark(self, text: str) -> None:
-        text = text.removesuffix(self.suffix()).strip() if self.suffix() else text
-        wrong = _state(text, self.minimum(), self.maximum(), self._integer) != QValidator.State.Acceptable
+        wrong = _state(self._bare(text).strip(), self.minimum(), self.maximum(), self._integer) \
+            != QValidator.State.Acceptable
         self.setStyleSheet(INVALID_STYLE if wrong else "")
         self.setToolTip(f"{HINT}, from {self.textFromValue(self.minimum())} to "
                         f"{self.textFromValue(self.maximum())}" if wrong else self._tooltip)
@@ -63,32 +84,23 @@ class _Marks:
         super().setToolTip(text)
 
 
-class TypedDoubleSpinBox(_Marks, QDoubleSpinBox):
+class TypedDoubleSpinBox(_TypedNumber, QDoubleSpinBox):
     """A QDoubleSpinBox that reads `1e-3` and `8/255` and shows values compactly (6 significant digits)."""
-
-    _integer = False
 
     def __init__(self, parent=None):
         self._tooltip = ""
         super().__init__(parent)
-        self.setKeyboardTracking(False)  # "1e9" must not pass through 1 on its way; the value is read at the end
         self.setDecimals(12)  # the value keeps what was typed; textFromValue decides what is shown
-        self.lineEdit().textEdited.connect(self._mark)
-        self.editingFinished.connect(lambda: self._mark(self.cleanText()))
-
-    def validate(self, text: str, position: int):
-        bare = text.removesuffix(self.suffix()) if self.suffix() else text
-        return _state(bare, self.minimum(), self.maximum(), False), text, position
+        self._set_up()
 
     def valueFromText(self, text: str) -> float:
-        value = parse_typed_number(text.removesuffix(self.suffix()) if self.suffix() else text)
-        return self.value() if value is None else value
+        return self._parsed(text)
 
     def textFromValue(self, value: float) -> str:
         return f"{value:.6g}"
 
 
-class TypedSpinBox(_Marks, QSpinBox):
+class TypedSpinBox(_TypedNumber, QSpinBox):
     """A QSpinBox that reads `1e3` as 1000 (and refuses `1e-3` visibly instead of reading 13)."""
 
     _integer = True
@@ -96,17 +108,10 @@ class TypedSpinBox(_Marks, QSpinBox):
     def __init__(self, parent=None):
         self._tooltip = ""
         super().__init__(parent)
-        self.setKeyboardTracking(False)
-        self.lineEdit().textEdited.connect(self._mark)
-        self.editingFinished.connect(lambda: self._mark(self.cleanText()))
-
-    def validate(self, text: str, position: int):
-        bare = text.removesuffix(self.suffix()) if self.suffix() else text
-        return _state(bare, self.minimum(), self.maximum(), True), text, position
+        self._set_up()
 
     def valueFromText(self, text: str) -> int:
-        value = parse_typed_number(text.removesuffix(self.suffix()) if self.suffix() else text)
-        return self.value() if value is None or value != int(value) else int(value)
+        return self._parsed(text)
 
     def textFromValue(self, value: int) -> str:
         return str(value)

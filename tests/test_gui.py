@@ -397,3 +397,19 @@ def test_a_workspace_without_its_own_progress_shows_a_busy_bar_then_gives_it_bac
     qtbot.waitUntil(lambda: not workspace.busy, timeout=RUN_TIMEOUT_MS)
     assert window.progress.format() == "done: 5 iterations" and window.progress.value() == 1
     assert lines and window.status_label.text() == lines[-1]  # the current workspace's line
+
+
+def test_the_curves_fit_one_iteration_and_a_low_probability(qtbot, window):
+    panel = window.attack_panel
+    panel.choose_attack("fgsm")
+    panel.form.editor("eps").spin.setValue(0.001)  # far too small: the target's probability stays near 0
+    panel.selected_radio.setChecked(True)
+    panel.targeted_radio.setChecked(True)
+    panel.target_combo.setEditText("7")
+    run_and_wait(qtbot, window)
+    curves = window.attack.curves
+    low, high = curves.loss_plot.viewRange()[0]
+    assert -1.5 <= low and high <= 2.5, (low, high)  # FGSM's one iteration, not -15..20
+    top = curves.goal_plot.viewRange()[1][1]
+    goal = curves.goal_curve.getData()[1]
+    assert float(goal.max()) < 0.1 and top < 0.5 and top >= float(goal.max()), (top, goal)

@@ -361,3 +361,15 @@ class RunCurves(pg.GraphicsLayoutWidget):
         iterations, loss, goal = curves
         self.loss_curve.setData(iterations, loss)
         self.goal_curve.setData(iterations, goal)
+        self._fit_ranges(np.asarray(iterations, dtype=float), np.asarray(goal, dtype=float))
+
+    def _fit_ranges(self, iterations: np.ndarray, goal: np.ndarray) -> None:
+        """Whole iterations across (one FGSM step would otherwise get an axis from -15 to 20), and a probability
+        axis that shows a curve near 0.02 instead of leaving it flat on the floor of 0..1."""
+        if len(iterations):
+            first, last = float(iterations.min()), float(iterations.max())
+            margin = 0.5 if last - first < 2 else 0.0
+            self.loss_plot.setXRange(first - margin, last + margin, padding=0.02)
+        finite = goal[np.isfinite(goal)]
+        peak = float(finite.max()) if len(finite) else 1.0
+        self.goal_plot.setYRange(0.0, 1.0 if peak >= 0.5 else max(1.25 * peak, 1e-3), padding=0.02)

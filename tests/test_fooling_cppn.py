@@ -237,3 +237,15 @@ def test_pick_draws_each_candidate_uniformly():
     shares = torch.bincount(first, minlength=12)[[1, 4, 5, 11]].float() / draws
     assert torch.allclose(shares, torch.full((4,), 0.25), atol=0.015)  # the std of a share is 0.003
     assert (picked.view(draws, 3)[:, 2] == 7).all()
+
+
+def test_mutation_leaves_its_parents_untouched():
+    """The operators change the one copy `mutate` makes in place: the archive's elites must not change."""
+    encoding = CPPNEncoding(3, {"initial_hidden_units": 3})
+    parents = encoding.random(32, torch.Generator().manual_seed(1))
+    before = [getattr(parents, key).clone() for key in ("weight", "connected", "activation", "alive")]
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(5):
+        encoding.mutate(parents, gen)
+    after = [getattr(parents, key) for key in ("weight", "connected", "activation", "alive")]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))

@@ -129,6 +129,7 @@ class CPPNEncoding:
         """New genomes, each mutated as `DnnFF::mutate` does: every weight and activation may change, then with
         their rates one connection is moved, added and deleted and one unit added and deleted."""
         v, n = self.values, len(genomes)
+        genomes = self.select(genomes, torch.arange(n))  # the one copy; every operator below changes it in place
 
         def chance(rate: float) -> torch.Tensor:
             return torch.rand(n, generator=generator) < rate
@@ -187,8 +188,9 @@ class CPPNEncoding:
         used = int(hidden_needed.max()) + 1 if len(hidden_needed) else 0
         slots = torch.cat([torch.arange(INPUTS, INPUTS + used), self.outputs])  # the slots evaluated, in order
         codes = torch.where(needed[:, slots], genomes.activation[:, slots], SKIP)  # (n, T)
-        order = codes.argsort(dim=0, stable=True)
-        rank = order.argsort(dim=0)  # each genome's row within a slot's block
+        order = codes.T.contiguous().argsort(dim=1, stable=True).T  # a stable sort along rows: the fast one
+        rank = torch.empty_like(order).scatter_(0, order, torch.arange(n).unsqueeze(1).expand_as(order))
+        # rank: each genome's row within a slot's block (the inverse permutation of `order`)
         counts = torch.nn.functional.one_hot(codes, SKIP + 1).sum(0)  # (T, functions + 1)
         rows = n - counts[:, SKIP]
         first_row = INPUTS + rows.cumsum(0) - rows
@@ -295,7 +297,7 @@ class CPPNEncoding:
         at = tuple(index[chosen] for index in connections)
         r = torch.rand(len(at[0]), generator=generator)
         delta = torch.where(r < 0.5, (2.0 * r) ** exponent - 1.0, 1.0 - (2.0 * (1.0 - r)) ** exponent)
-        weight = genomes.weight.clone()
+        weight = genomes.weight  # mutate() owns its copy: operators change it in place
         weight[at] = (weight[at] + delta * 2.0 * limit).clamp(-limit, limit)
         return _with(genomes, weight=weight)
 
@@ -314,7 +316,7 @@ class CPPNEncoding:
         found, pair = _pick(self._candidate_pairs(genomes).flatten(1), generator)
         rows = (chosen & found).nonzero().squeeze(1)
         target, source = pair[rows] // self.units, pair[rows] % self.units
-        connected, weight = genomes.connected.clone(), genomes.weight.clone()
+        connected, weight = genomes.connected, genomes.weight
         connected[rows, target, source] = True
         weight[rows, target, source] = self._random_weights((len(rows),), generator)
         return _with(genomes, connected=connected, weight=weight)
@@ -323,7 +325,7 @@ class CPPNEncoding:
         found, pair = _pick(genomes.connected.flatten(1), generator)
         rows = (chosen & found).nonzero().squeeze(1)
         target, source = pair[rows] // self.units, pair[rows] % self.units
-        connected, weight = genomes.connected.clone(), genomes.weight.clone()
+        connected, weight = genomes.connected, genomes.weight
         connected[rows, target, source] = False
         weight[rows, target, source] = 0.0
         return _with(genomes, connected=connected, weight=weight)
@@ -344,7 +346,7 @@ class CPPNEncoding:
         move_source = move_source[has]
         new_target = torch.where(move_source, target, new_end)
         new_source = torch.where(move_source, new_end, source)
-        connected, weight = genomes.connected.clone(), genomes.weight.clone()
+        connected, weight = genomes.connected, genomes.weight
         kept = weight[rows, target, source]
         connected[rows, target, source] = False
         weight[rows, target, source] = 0.0
@@ -360,8 +362,8 @@ class CPPNEncoding:
         rows = (chosen & found & room).nonzero().squeeze(1)
         target, source = pair[rows] // self.units, pair[rows] % self.units
         slot = INPUTS + self.hidden_counts(genomes)[rows]  # the first free hidden slot (living ones come first)
-        connected, weight = genomes.connected.clone(), genomes.weight.clone()
-        alive, activation = genomes.alive.clone(), genomes.activation.clone()
+        connected, weight = genomes.connected, genomes.weight
+        alive, activation = genomes.alive, genomes.activation
         kept = weight[rows, target, source]
         connected[rows, target, source] = False
         weight[rows, target, source] = 0.0
@@ -383,7 +385,7 @@ class CPPNEncoding:
         found, unit = _pick(hidden, generator)
         rows = (chosen & found).nonzero().squeeze(1)
         unit = unit[rows]
-        connected, weight, alive = genomes.connected.clone(), genomes.weight.clone(), genomes.alive.clone()
+        connected, weight, alive = genomes.connected, genomes.weight, genomes.alive
         connected[rows, unit, :] = False
         connected[rows, :, unit] = False
         weight[rows, unit, :] = 0.0
@@ -416,15 +418,20 @@ def _with(genomes: CPPNGenomes, **changes) -> CPPNGenomes:
 
 def _pick(candidates: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row of `candidates` (N, K) bool: whether it has any, and one of them drawn uniformly (the k-th, k
-    uniform below the row's count: one random number per row, whatever K)."""
+    uniform below the row's count: one random number per row, whatever K; 0 for a row without any). The k-th
+    is looked up among the rows' candidates listed by `nonzero` (row-major), a scan of the mask instead of a
+    cumulative sum over it (4x faster: this runs six times per generation on (N, U*U) masks)."""
+    n = len(candidates)
     if candidates.shape[1] == 0:
-        return candidates.any(1), torch.zeros(len(candidates), dtype=torch.int64)
-    seen = candidates.cumsum(1, dtype=torch.int32)  # candidates up to each position
-    counts = seen[:, -1]
-    k = (torch.rand(len(candidates), dtype=torch.float64, generator=generator) * counts).to(torch.int32)
-    k = torch.minimum(k, counts - 1)  # should rounding ever reach the count
-    index = torch.searchsorted(seen, (k + 1)[:, None]).squeeze(1)  # the first position that saw k + 1
-    return counts > 0, index.clamp_(max=candidates.shape[1] - 1)
+        return candidates.any(1), torch.zeros(n, dtype=torch.int64)
+    rows, columns = candidates.nonzero(as_tuple=True)
+    counts = torch.bincount(rows, minlength=n)
+    k = (torch.rand(n, dtype=torch.float64, generator=generator) * counts).to(torch.int64)
+    k = torch.minimum(k, counts - 1).clamp_(min=0)  # should rounding ever reach the count
+    if len(columns) == 0:
+        return counts > 0, torch.zeros(n, dtype=torch.int64)
+    position = (counts.cumsum(0) - counts + k).clamp_(max=len(columns) - 1)
+    return counts > 0, torch.where(counts > 0, columns[position], 0)
 
 
 def _reorder(genomes: CPPNGenomes, keys: torch.Tensor, rows: torch.Tensor | None = None) -> CPPNGenomes:
@@ -438,8 +445,7 @@ def _reorder(genomes: CPPNGenomes, keys: torch.Tensor, rows: torch.Tensor | None
 
     def renumbered(field: torch.Tensor) -> torch.Tensor:
         changed = field[rows].gather(1, across).gather(2, down) if field.dim() == 3 else field[rows].gather(1, order)
-        field = field.clone()
-        field[rows] = changed
+        field[rows] = changed  # in place: the genomes are a copy their caller owns
         return field
 
     return CPPNGenomes(*(renumbered(getattr(genomes, key)) for key in _FIELDS))

@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/universal.py
 	$(PY) benchmarks/universal.py --model resnet18:random
 	$(PY) benchmarks/fooling_generation.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/fooling_gui.py
 	-$(PY) benchmarks/startup.py  # needs Xvfb and xdotool (see README); skipped with a note without them
 
 screenshot: $(STAMP)

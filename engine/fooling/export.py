@@ -119,13 +119,14 @@ def export_fooling(result: FoolingResult, names: Sequence[str], directory: str |
     return written
 
 
+# Confidences are written with 9 significant digits: a float32 probability of 0.99999994 must not read 1.000000.
 def _write_history(path: Path, history: Sequence[np.ndarray], labels: Sequence[str], method: str) -> Path:
     step = "step" if method == "gradient" else "generation"
     with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([step, *labels])
         for index, row in enumerate(history):
-            writer.writerow([index, *(f"{v:.6f}" if v > EMPTY else "" for v in row.tolist())])
+            writer.writerow([index, *(f"{v:.9g}" if v > EMPTY else "" for v in row.tolist())])
     return path
 
 
@@ -142,11 +143,11 @@ def _write_elites(path: Path, result: FoolingResult, labels: Sequence[str], opin
         writer = csv.writer(handle)
         writer.writerow(header)
         for k, (c, label) in enumerate(zip(archive.classes.tolist(), labels)):
-            row = [c, label, f"{float(archive.confidence[k]):.6f}", int(archive.found[k])]
+            row = [c, label, f"{float(archive.confidence[k]):.9g}", int(archive.found[k])]
             row += [int(result.first_step[t][k]) for t in thresholds]
             if opinion is not None:
                 row += [other_name, class_label(names, int(opinion.predicted[k])),
-                        f"{float(opinion.probability[k]):.6f}", int(opinion.agrees[k])]
+                        f"{float(opinion.probability[k]):.9g}", int(opinion.agrees[k])]
             writer.writerow(row)
     return path
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from engine.core.errors import ParameterError
-from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding, _pick
+from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding
+from engine.fooling.picks import pick_for_chosen, pick_in_rows, positions_of, uniforms
 
 
 def seeded(seed=0):
@@ -128,16 +129,16 @@ def test_seeded_runs_repeat():
     assert not torch.equal(first.connected, evolved(encoding, seed=8).connected)
 
 
-def test_select_join_and_crossover_copy():
+def test_select_and_join_copy_and_crossover_passes_the_parents():
     encoding = CPPNEncoding(1)
     genomes = evolved(encoding, count=8, generations=5)
     picked = encoding.select(genomes, torch.tensor([3, 1]))
     pool = encoding.join([genomes, picked])
     assert len(pool) == 10 and torch.equal(pool.weight[8], genomes.weight[3])
     child_a, child_b = encoding.crossover(genomes, picked, seeded())
-    assert torch.equal(child_a.weight, genomes.weight) and torch.equal(child_b.connected, picked.connected)
-    child_a.weight.add_(1.0)
-    assert not torch.equal(child_a.weight, genomes.weight)  # copies, not views
+    assert child_a is genomes and child_b is picked  # the authors' CPPN has no crossover; mutate copies
+    picked.weight.add_(1.0)
+    assert torch.equal(pool.weight[8], genomes.weight[3])  # select and join copy, they do not view
 
 
 def test_render_in_chunks_matches_one_batch():
@@ -150,7 +151,7 @@ def test_render_in_chunks_matches_one_batch():
 
 # --- rendering against a plain per-genome evaluation ----------------------------------------------------------
 
-PLAIN_ACTIVATIONS = (torch.sin, lambda p: torch.tanh(p * 0.5), lambda p: torch.exp(-p * p),
+PLAIN_ACTIVATIONS = (torch.sin, lambda p: (torch.sigmoid(p) - 0.5) * 2.0, lambda p: torch.exp(-p * p),
                      lambda p: p.clamp(-3.0, 3.0) / 3.0, lambda p: torch.tanh(p * 5.0))  # the authors' AfCppn
 
 
@@ -230,13 +231,37 @@ def test_pick_draws_each_candidate_uniformly():
     candidates[0, [1, 4, 5, 11]] = True
     candidates[2, 7] = True
     draws = 20000
-    found, picked = _pick(candidates.repeat(draws, 1), seeded(5))
+    found, picked = pick_in_rows(candidates.repeat(draws, 1), uniforms(3 * draws, seeded(5)))
     assert found.view(draws, 3).tolist()[0] == [True, False, True]
     first = picked.view(draws, 3)[:, 0]
     assert set(first.tolist()) == {1, 4, 5, 11}
     shares = torch.bincount(first, minlength=12)[[1, 4, 5, 11]].float() / draws
     assert torch.allclose(shares, torch.full((4,), 0.25), atol=0.015)  # the std of a share is 0.003
     assert (picked.view(draws, 3)[:, 2] == 7).all()
+
+
+def test_pick_for_chosen_rows_draws_what_picking_for_all_would():
+    """Operators build candidates only for the genomes they apply to; the picks (and the random stream) must be
+    those of picking for every genome and keeping the chosen ones."""
+    candidates = torch.rand(50, 30, generator=seeded(1)) < 0.2
+    candidates[7] = False  # a genome without any candidate
+    chosen = torch.rand(50, generator=seeded(2)) < 0.5
+    chosen[7] = True
+    found, picked = pick_in_rows(candidates, uniforms(50, seeded(3)))
+    expected_rows = (chosen & found).nonzero().squeeze(1)
+    rows, picks = pick_for_chosen(chosen, lambda rows: candidates[rows], seeded(3))
+    assert rows.tolist() == expected_rows.tolist() and 7 not in rows.tolist()
+    assert picks.tolist() == picked[expected_rows].tolist()
+    assert candidates[rows, picks].all()
+
+
+def test_positions_of_finds_the_chosen_trues_as_nonzero_lists_them():
+    for seed, density in enumerate((0.0, 0.02, 0.3, 1.0)):
+        mask = torch.rand(300, 35, generator=seeded(seed)) < density
+        per_row = mask.view(torch.uint8).sum(1)
+        listed = mask.flatten().nonzero().squeeze(1)
+        j = (torch.rand(len(listed), generator=seeded(10 + seed)) < 0.3).nonzero().squeeze(1)
+        assert torch.equal(positions_of(mask, per_row, per_row.cumsum(0), j), listed[j])
 
 
 def test_mutation_leaves_its_parents_untouched():

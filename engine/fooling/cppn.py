@@ -5,8 +5,9 @@ inputs (x, y, distance to the centre, bias), evaluated at every pixel; a pixel i
 A population is held as padded tensors so that rendering and mutation are tensor-level over all genomes:
 unit slots 0..3 are the inputs, then `max_hidden_units` hidden slots, then one output per channel. A unit only
 takes input from lower-numbered slots (`connected[n, target, source]` is strictly lower-triangular), so every
-genome is acyclic by construction and is evaluated slot by slot. Living hidden units always occupy the first
-hidden slots (mutation renumbers them, keeping a topological order), so rendering stops after the last one.
+genome is acyclic by construction. Living hidden units always occupy the first hidden slots (mutation renumbers
+them, keeping a topological order). Rendering evaluates only the units that reach an output, a level (of equal
+longest path to an output) at a time.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch
 
 from ..core.errors import ParameterError
 from ..core.params import Param, ParamSet, Rule
+from .picks import pick_for_chosen, pick_in_rows, positions_of, uniforms
 
 SINE, SIGMOID, GAUSSIAN, LINEAR, TANH = range(5)
 ACTIVATION_NAMES = ("sine", "sigmoid", "gaussian", "linear", "tanh")
@@ -72,12 +74,15 @@ class CPPNGenomes:
 # Each unit's function, in place on its pre-activation (the authors' `AfCppn`; all in [-1, 1]).
 _ACTIVATE_IN_PLACE = {
     SINE: torch.Tensor.sin_,
-    SIGMOID: lambda p: p.mul_(0.5).tanh_(),  # (1 / (1 + e^-p) - 0.5) * 2
-    GAUSSIAN: lambda p: p.square_().neg_().exp_(),
+    SIGMOID: lambda p: p.sigmoid_().sub_(0.5).mul_(2.0),  # as the authors: (1 / (1 + e^-p) - 0.5) * 2
+    # exp(-87) = 1.6e-38 is about the smallest normal float; below it exp returns subnormals, which the CPU
+    # computes many times slower (a third of a render's time): such units give 1.6e-38 instead (invisible)
+    GAUSSIAN: lambda p: p.square_().clamp_(max=87.0).neg_().exp_(),
     LINEAR: lambda p: p.clamp_(-3.0, 3.0).div_(3.0),
     TANH: lambda p: p.mul_(5.0).tanh_(),
 }
-SKIP = len(ACTIVATION_NAMES)  # sorts after every function: a unit not evaluated (dead, or reaching no output)
+FUNCTIONS = len(ACTIVATION_NAMES)  # a unit's sort key when rendering: level * FUNCTIONS + function
+_UNREACHED = -(2 ** 40)  # the height of a unit that reaches no output (stays negative when a path adds to it)
 
 
 class CPPNEncoding:
@@ -122,8 +127,9 @@ class CPPNEncoding:
         return genomes
 
     def crossover(self, a: CPPNGenomes, b: CPPNGenomes, generator: torch.Generator) -> tuple[CPPNGenomes, CPPNGenomes]:
-        """Copies of the parents: the authors' CPPN genotype (`DnnFF::cross`) has no crossover."""
-        return self.select(a, torch.arange(len(a))), self.select(b, torch.arange(len(b)))
+        """The parents themselves: the authors' CPPN genotype (`DnnFF::cross`) has no crossover (and `mutate`
+        copies before it changes anything)."""
+        return a, b
 
     def mutate(self, genomes: CPPNGenomes, generator: torch.Generator) -> CPPNGenomes:
         """New genomes, each mutated as `DnnFF::mutate` does: every weight and activation may change, then with
@@ -145,76 +151,81 @@ class CPPNEncoding:
     # --- rendering ----------------------------------------------------------------------------------------------
 
     def render(self, genomes: CPPNGenomes, shape: Sequence[int], budget: int = 2 ** 22) -> torch.Tensor:
-        """The images (N, C, H, W) in [0, 1]: all genomes evaluated together, slot by slot, in chunks of genomes
-        holding at most `budget` unit values (2**22 floats, 16 MB: small enough for the allocator to reuse the
-        memory from one generation to the next instead of faulting fresh pages in)."""
+        """The images (N, C, H, W) in [0, 1]: all genomes evaluated together, a level at a time, in chunks of
+        genomes holding at most `budget` unit values (2**22 floats, 16 MB: small enough for the allocator to reuse
+        the memory from one generation to the next instead of faulting fresh pages in)."""
         channels, height, width = (int(s) for s in shape)
         if channels != self.channels:
             raise ParameterError(f"these CPPNs draw {self.channels}-channel images, the model takes {channels}")
         n, inputs = len(genomes), self._input_grid(height, width)
-        images = torch.empty(n, channels, height * width)
         if n == 0:
-            return images.view(0, channels, height, width)
-        needed = self.needed_units(genomes)
-        per_genome = int(needed.sum(1).max()) * height * width
+            return torch.empty(0, channels, height, width)
+        heights = self.heights(genomes)
+        per_genome = int((heights >= 0).sum(1).max()) * height * width
         chunks = -(-n // max(1, budget // per_genome))
+        if chunks == 1:
+            return self._evaluate(genomes, heights, inputs).view(n, channels, height, width)
         chunk = -(-n // chunks)  # equal chunks: equal buffers, which the allocator hands out again
+        images = torch.empty(n, channels, height * width)
         for start in range(0, n, chunk):
             rows = torch.arange(start, min(start + chunk, n))
-            images[start:start + len(rows)] = self._evaluate(self.select(genomes, rows), needed[rows], inputs)
+            images[start:start + len(rows)] = self._evaluate(self.select(genomes, rows), heights[rows], inputs)
         return images.view(n, channels, height, width)
 
     def needed_units(self, genomes: CPPNGenomes) -> torch.Tensor:
         """(N, U) bool: the hidden units whose value reaches an output, and the outputs. Rendering evaluates only
         these: deleted connections leave many hidden units dangling (over half of them in genomes mutated 100
         times from random ones)."""
-        needed = torch.zeros_like(genomes.alive)
-        needed[:, self.outputs] = True
+        return self.heights(genomes) >= 0
+
+    def heights(self, genomes: CPPNGenomes) -> torch.Tensor:
+        """(N, U) int64: for each unit whose value reaches an output, its longest path to one (0 for the
+        outputs); negative for the others (inputs included). Every source of a unit lies higher than the unit,
+        so units can be evaluated a height at a time: a handful of levels instead of a loop over all slots."""
+        height = torch.full(genomes.alive.shape, _UNREACHED, dtype=torch.int64)
+        height[:, self.outputs] = 0
         last = INPUTS + (int(self.hidden_counts(genomes).max()) if len(genomes) else 0)
         for slot in range(last - 1, INPUTS - 1, -1):  # a unit feeds only higher slots: theirs are known
-            needed[:, slot] = (genomes.connected[:, :, slot] & needed).any(1)
-        return needed
+            height[:, slot] = torch.where(genomes.connected[:, :, slot], height, _UNREACHED).amax(1) + 1
+        return height
 
-    def _evaluate(self, genomes: CPPNGenomes, needed: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    def _evaluate(self, genomes: CPPNGenomes, heights: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """|outputs| (n, C, P) of `genomes` at the input values `inputs` (4, P).
 
-        One tensor holds every value: the 4 input rows, then per evaluated slot (in topological order) a block of
-        one row per genome that needs the unit, its genomes sorted by activation function so each function runs
-        once on a contiguous slice. A unit's pre-activation is the sum over its incoming connections of weight x
-        source row, gathered and added (`index_add_`) in ascending source order: sparse work, and the same sums
-        in the same order as evaluating each genome alone."""
-        n, pixels = len(genomes), inputs.shape[1]
-        hidden_needed = needed[:, INPUTS:INPUTS + self.hidden].any(0).nonzero()
-        used = int(hidden_needed.max()) + 1 if len(hidden_needed) else 0
-        slots = torch.cat([torch.arange(INPUTS, INPUTS + used), self.outputs])  # the slots evaluated, in order
-        codes = torch.where(needed[:, slots], genomes.activation[:, slots], SKIP)  # (n, T)
-        order = codes.T.contiguous().argsort(dim=1, stable=True).T  # a stable sort along rows: the fast one
-        rank = torch.empty_like(order).scatter_(0, order, torch.arange(n).unsqueeze(1).expand_as(order))
-        # rank: each genome's row within a slot's block (the inverse permutation of `order`)
-        counts = torch.nn.functional.one_hot(codes, SKIP + 1).sum(0)  # (T, functions + 1)
-        rows = n - counts[:, SKIP]
-        first_row = INPUTS + rows.cumsum(0) - rows
-        # connections (slot index t, genome g, source slot s) into needed units, ordered by t, then g, then s
-        t, g, s = (genomes.connected[:, slots, :INPUTS + used] & needed[:, slots, None]).transpose(0, 1) \
-            .nonzero(as_tuple=True)
-        weight = genomes.weight[g, slots[t], s, None]
-        source = (s - INPUTS).clamp(min=0)  # a hidden source's slot index
-        source_row = torch.where(s < INPUTS, s, first_row[source] + rank[g, source])
-        target_row = rank[g, t]
-        values = torch.empty(INPUTS + int(rows.sum()), pixels)
+        One tensor holds every value: the 4 input rows, then a block per level (the units of one height, highest
+        first, the outputs last) of one row per (genome, unit), sorted by activation function so that each
+        function runs once per level on a contiguous slice. A unit's pre-activation is the sum over its incoming
+        connections of weight x source row, gathered and added (`index_add_`) in ascending source order: sparse
+        work, and the same sums in the same order as evaluating each genome alone."""
+        n, u, pixels = len(genomes), self.units, inputs.shape[1]
+        genome, slot = (heights >= 0).nonzero(as_tuple=True)
+        top = int(heights.max())
+        key = (top - heights[genome, slot]) * FUNCTIONS + genomes.activation[genome, slot]  # level, function
+        order = key.argsort(stable=True)
+        genome, slot, key = genome[order], slot[order], key[order]  # the evaluated units in row order
+        row = torch.empty_like(heights)
+        row[genome, slot] = torch.arange(INPUTS, INPUTS + len(order))
+        functions = torch.bincount(key, minlength=(top + 1) * FUNCTIONS).view(top + 1, FUNCTIONS)
+        sizes = functions.sum(1)  # units per level
+        begins = INPUTS + sizes.cumsum(0) - sizes
+        # the connections into each evaluated unit (its row of `connected`), in row order, ascending source
+        unit, source = genomes.connected.view(n * u, u)[genome * u + slot].nonzero(as_tuple=True)
+        weight = genomes.weight.view(-1)[(genome[unit] * u + slot[unit]) * u + source, None]
+        source_row = torch.where(source < INPUTS, source, row[genome[unit], source])
+        level = key // FUNCTIONS
+        target_row = unit + INPUTS - begins[level[unit]]  # within its level's block
+        values = torch.empty(INPUTS + len(order), pixels)
         values[:INPUTS] = inputs
-        edges = torch.bincount(t, minlength=len(slots)).cumsum(0).tolist()
-        for slot, (begin, size, functions) in enumerate(zip(first_row.tolist(), rows.tolist(), counts.tolist())):
-            if size == 0:
-                continue
+        edges = torch.bincount(level[unit], minlength=top + 1).cumsum(0).tolist()
+        for level, (begin, size, counts) in enumerate(zip(begins.tolist(), sizes.tolist(), functions.tolist())):
             block = values[begin:begin + size].zero_()
-            into = slice(edges[slot - 1] if slot else 0, edges[slot])
+            into = slice(edges[level - 1] if level else 0, edges[level])
             block.index_add_(0, target_row[into], values.index_select(0, source_row[into]).mul_(weight[into]))
-            for code, count in enumerate(functions[:SKIP]):
+            for code, count in enumerate(counts):
                 if count:
                     _ACTIVATE_IN_PLACE[code](block[:count])
                     block = block[count:]
-        outputs = first_row[used:, None] + rank[:, used:].T  # (C, n): each output's row per genome
+        outputs = row[:, self.outputs].T  # (C, n): each output's row per genome
         return values.index_select(0, outputs.flatten()).view(self.channels, n, pixels).transpose(0, 1) \
             .abs_().clamp_(0.0, 1.0)
 
@@ -292,14 +303,16 @@ class CPPNEncoding:
         each connection's weight with probability weight_mutation_rate. Randoms are drawn per connection only."""
         v = self.values
         limit, exponent = v["weight_limit"], 1.0 / (v["weight_eta"] + 1.0)
-        connections = genomes.connected.nonzero(as_tuple=True)
-        chosen = torch.rand(len(connections[0]), generator=generator) < v["weight_mutation_rate"]
-        at = tuple(index[chosen] for index in connections)
-        r = torch.rand(len(at[0]), generator=generator)
+        per_row = genomes.connected.view(-1, self.units).view(torch.uint8).sum(1)  # per (genome, target)
+        running = per_row.cumsum(0)
+        count = int(running[-1]) if len(running) else 0
+        chosen = torch.rand(count, generator=generator) < v["weight_mutation_rate"]
+        at = positions_of(genomes.connected.view(-1, self.units), per_row, running, chosen.nonzero().squeeze(1))
+        r = torch.rand(len(at), generator=generator)
         delta = torch.where(r < 0.5, (2.0 * r) ** exponent - 1.0, 1.0 - (2.0 * (1.0 - r)) ** exponent)
-        weight = genomes.weight  # mutate() owns its copy: operators change it in place
+        weight = genomes.weight.view(-1)  # mutate() owns its copy: operators change it in place
         weight[at] = (weight[at] + delta * 2.0 * limit).clamp(-limit, limit)
-        return _with(genomes, weight=weight)
+        return genomes
 
     def _mutate_activations(self, genomes: CPPNGenomes, generator) -> CPPNGenomes:
         shape = genomes.activation.shape
@@ -308,40 +321,39 @@ class CPPNEncoding:
         fresh = self._random_activations(shape, generator)
         return _with(genomes, activation=torch.where(chosen, fresh, genomes.activation))
 
-    def _candidate_pairs(self, genomes: CPPNGenomes) -> torch.Tensor:
-        """(N, U, U): the new connections each genome may get (forward, between living units, not present)."""
-        return self.allowed & genomes.alive[:, :, None] & genomes.alive[:, None, :] & ~genomes.connected
+    def _candidate_pairs(self, genomes: CPPNGenomes, rows: torch.Tensor) -> torch.Tensor:
+        """(len(rows), U, U): the new connections the genomes at `rows` may get (forward, between living units,
+        not present)."""
+        alive = genomes.alive[rows].view(torch.uint8)
+        both_alive = (alive[:, :, None] * alive[:, None, :]).view(torch.bool)  # bool & broadcast is 4x slower
+        return both_alive.logical_and_(self.allowed).logical_and_(genomes.connected[rows].logical_not_())
 
     def _add_connection(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
-        found, pair = _pick(self._candidate_pairs(genomes).flatten(1), generator)
-        rows = (chosen & found).nonzero().squeeze(1)
-        target, source = pair[rows] // self.units, pair[rows] % self.units
-        connected, weight = genomes.connected, genomes.weight
-        connected[rows, target, source] = True
-        weight[rows, target, source] = self._random_weights((len(rows),), generator)
-        return _with(genomes, connected=connected, weight=weight)
+        rows, pair = pick_for_chosen(chosen, lambda rows: self._candidate_pairs(genomes, rows).flatten(1), generator)
+        at = self._flat(rows, pair)
+        genomes.connected.view(-1)[at] = True
+        genomes.weight.view(-1)[at] = self._random_weights((len(rows),), generator)
+        return genomes
 
     def _delete_connection(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
-        found, pair = _pick(genomes.connected.flatten(1), generator)
-        rows = (chosen & found).nonzero().squeeze(1)
-        target, source = pair[rows] // self.units, pair[rows] % self.units
-        connected, weight = genomes.connected, genomes.weight
-        connected[rows, target, source] = False
-        weight[rows, target, source] = 0.0
-        return _with(genomes, connected=connected, weight=weight)
+        rows, pair = pick_for_chosen(chosen, lambda rows: genomes.connected[rows].flatten(1), generator)
+        at = self._flat(rows, pair)
+        genomes.connected.view(-1)[at] = False
+        genomes.weight.view(-1)[at] = 0.0
+        return genomes
 
     def _change_connection(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
         """One connection gets a new source or (coin flip) a new target, keeping its weight (`Dnn::_change_conns`);
         it stays where it is when no other endpoint is free."""
-        found, pair = _pick(genomes.connected.flatten(1), generator)
-        rows = (chosen & found).nonzero().squeeze(1)
-        target, source = pair[rows] // self.units, pair[rows] % self.units
+        rows, pair = pick_for_chosen(chosen, lambda rows: genomes.connected[rows].flatten(1), generator)
+        target, source = pair // self.units, pair % self.units
         move_source = torch.rand(len(rows), generator=generator) < 0.5
-        free = self._candidate_pairs(self.select(genomes, rows))  # (k, U, U) [target, source]
+        free = self._candidate_pairs(genomes, rows)  # (k, U, U) [target, source]
         k = torch.arange(len(rows))
         sources_free = free[k, target]  # (k, U): other sources into this target
         targets_free = free[k, :, source]  # (k, U): other targets of this source
-        has, new_end = _pick(torch.where(move_source[:, None], sources_free, targets_free), generator)
+        has, new_end = pick_in_rows(torch.where(move_source[:, None], sources_free, targets_free),
+                             uniforms(len(rows), generator))
         rows, target, source, new_end = rows[has], target[has], source[has], new_end[has]
         move_source = move_source[has]
         new_target = torch.where(move_source, target, new_end)
@@ -357,11 +369,11 @@ class CPPNEncoding:
     def _add_unit(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
         """A new unit splits a random connection s -> t into s -> new -> t, both with the old weight
         (`Dnn::_add_neuron_on_conn`); skipped at the cap. The new unit is renumbered to sit just after s."""
-        found, pair = _pick(genomes.connected.flatten(1), generator)
-        room = self.hidden_counts(genomes) < self.hidden
-        rows = (chosen & found & room).nonzero().squeeze(1)
-        target, source = pair[rows] // self.units, pair[rows] % self.units
-        slot = INPUTS + self.hidden_counts(genomes)[rows]  # the first free hidden slot (living ones come first)
+        hidden_counts = self.hidden_counts(genomes)
+        rows, pair = pick_for_chosen(chosen & (hidden_counts < self.hidden),
+                               lambda rows: genomes.connected[rows].flatten(1), generator)
+        target, source = pair // self.units, pair % self.units
+        slot = INPUTS + hidden_counts[rows]  # the first free hidden slot (living ones come first)
         connected, weight = genomes.connected, genomes.weight
         alive, activation = genomes.alive, genomes.activation
         kept = weight[rows, target, source]
@@ -379,12 +391,13 @@ class CPPNEncoding:
 
     def _delete_unit(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
         """A random hidden unit and its connections go (`Dnn::_del_neuron`); the rest move up to fill its slot."""
-        hidden = genomes.alive.clone()
-        hidden[:, :INPUTS] = False
-        hidden[:, self.outputs] = False
-        found, unit = _pick(hidden, generator)
-        rows = (chosen & found).nonzero().squeeze(1)
-        unit = unit[rows]
+        def hidden_of(rows: torch.Tensor) -> torch.Tensor:
+            hidden = genomes.alive[rows]
+            hidden[:, :INPUTS] = False
+            hidden[:, self.outputs] = False
+            return hidden
+
+        rows, unit = pick_for_chosen(chosen, hidden_of, generator)
         connected, weight, alive = genomes.connected, genomes.weight, genomes.alive
         connected[rows, unit, :] = False
         connected[rows, :, unit] = False
@@ -399,6 +412,10 @@ class CPPNEncoding:
         dead_hidden = ~alive
         keys[dead_hidden] = INPUTS + self.hidden - 0.5
         return keys
+
+    def _flat(self, rows: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+        """Positions in a flattened (N, U, U) field of the flat (target, source) pairs `pair` of genomes `rows`."""
+        return rows * (self.units * self.units) + pair
 
     def hidden_counts(self, genomes: CPPNGenomes) -> torch.Tensor:
         """(N,) living hidden units per genome."""
@@ -416,24 +433,6 @@ def _with(genomes: CPPNGenomes, **changes) -> CPPNGenomes:
     return CPPNGenomes(**{key: changes.get(key, getattr(genomes, key)) for key in _FIELDS})
 
 
-def _pick(candidates: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row of `candidates` (N, K) bool: whether it has any, and one of them drawn uniformly (the k-th, k
-    uniform below the row's count: one random number per row, whatever K; 0 for a row without any). The k-th
-    is looked up among the rows' candidates listed by `nonzero` (row-major), a scan of the mask instead of a
-    cumulative sum over it (4x faster: this runs six times per generation on (N, U*U) masks)."""
-    n = len(candidates)
-    if candidates.shape[1] == 0:
-        return candidates.any(1), torch.zeros(n, dtype=torch.int64)
-    rows, columns = candidates.nonzero(as_tuple=True)
-    counts = torch.bincount(rows, minlength=n)
-    k = (torch.rand(n, dtype=torch.float64, generator=generator) * counts).to(torch.int64)
-    k = torch.minimum(k, counts - 1).clamp_(min=0)  # should rounding ever reach the count
-    if len(columns) == 0:
-        return counts > 0, torch.zeros(n, dtype=torch.int64)
-    position = (counts.cumsum(0) - counts + k).clamp_(max=len(columns) - 1)
-    return counts > 0, torch.where(counts > 0, columns[position], 0)
-
-
 def _reorder(genomes: CPPNGenomes, keys: torch.Tensor, rows: torch.Tensor | None = None) -> CPPNGenomes:
     """Renumber the slots of the genomes at `rows` (all when None) in the order of their `keys` (N, U) (a stable
     sort): a relabelling of units, which keeps every network the same function while restoring `connected` to
@@ -441,10 +440,11 @@ def _reorder(genomes: CPPNGenomes, keys: torch.Tensor, rows: torch.Tensor | None
     rows = torch.arange(len(genomes)) if rows is None else rows
     order = torch.sort(keys[rows], dim=1, stable=True).indices
     n, u = order.shape
-    across, down = order[:, :, None].expand(n, u, u), order[:, None, :].expand(n, u, u)
+    pairs = (order[:, :, None] * u + order[:, None, :]).view(n, u * u)  # [target, source] -> old flat position
 
     def renumbered(field: torch.Tensor) -> torch.Tensor:
-        changed = field[rows].gather(1, across).gather(2, down) if field.dim() == 3 else field[rows].gather(1, order)
+        changed = field[rows].view(n, u * u).gather(1, pairs).view(n, u, u) if field.dim() == 3 \
+            else field[rows].gather(1, order)
         field[rows] = changed  # in place: the genomes are a copy their caller owns
         return field
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import QSignalBlocker, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QFontMetrics, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,10 +30,38 @@ from .widgets.imaging import thumbnail
 from .widgets.style import FOOLED_COLOUR, HELD_COLOUR, hint_label
 
 NATURAL_TOOLTIP = Qt.ItemDataRole.UserRole  # a thumbnail's tooltip before any run
+PREDICTION = Qt.ItemDataRole.UserRole + 1  # (class name, " 97%"): the caption's first part
+OUTCOME = Qt.ItemDataRole.UserRole + 2  # "→ class name" after a run, "" before
+CAPTION_LINES = 2  # for the class name and its probability; an attack's outcome adds one more
+CELL_MARGIN = 10  # pixels beside a thumbnail, at the least
+BREAKS = " -"  # where a class name is best wrapped ("black-and-tan coonhound")
 
 
 def looks_like_file(spec: str) -> bool:
     return Path(spec).suffix in MODEL_FILE_SUFFIXES or "/" in spec or "\\" in spec
+
+
+def fitting_prefix(text: str, metrics: QFontMetrics, width: int) -> int:
+    """How many characters of `text` fit in `width` pixels, cut after a space or a hyphen where one fits."""
+    fit = 0
+    while fit < len(text) and metrics.horizontalAdvance(text[: fit + 1]) <= width:
+        fit += 1
+    if fit == len(text):
+        return fit
+    breaks = [i + 1 for i in range(fit) if text[i] in BREAKS]
+    return breaks[-1] if breaks else fit
+
+
+def two_line_caption(name: str, suffix: str, metrics: QFontMetrics, width: int) -> str:
+    """`name` then `suffix` (the probability) in at most two lines of `width` pixels: wrapped after a word, and
+    what still does not fit shortened with … before the suffix, which always stays."""
+    if metrics.horizontalAdvance(name + suffix) <= width:
+        return name + suffix
+    cut = fitting_prefix(name, metrics, width)
+    first, rest = name[:cut].rstrip(), name[cut:].lstrip()
+    room = max(0, width - metrics.horizontalAdvance(suffix))
+    second = metrics.elidedText(rest, Qt.TextElideMode.ElideRight, room) + suffix
+    return f"{first}\n{second.lstrip()}"
 
 
 class ModelPanel(QGroupBox):
@@ -67,7 +95,7 @@ class ModelPanel(QGroupBox):
         form.addRow("Model", self.name_combo)
         form.addRow("", self.open_button)
         form.addRow("Architecture", self.arch_combo)
-        form.addRow("", self.random_check)
+        form.addRow(self.random_check)  # under the architecture, the whole width: the column stays narrow
         form.addRow("Device", self.device_combo)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -87,6 +115,14 @@ class ModelPanel(QGroupBox):
     def set_spec(self, spec: str) -> None:
         self.name_combo.setCurrentText(spec.removesuffix(RANDOM_WEIGHTS_SUFFIX))
         self.random_check.setChecked(spec.endswith(RANDOM_WEIGHTS_SUFFIX))
+
+    def show_request(self, spec: str, device: str | None, arch: str | None) -> None:
+        """Fill the fields as for the load that gave the model now loaded (after a load that failed)."""
+        self.set_spec(spec)
+        if device:
+            self.device_combo.setCurrentText(device)
+        if arch:
+            self.arch_combo.setCurrentText(arch)
 
     def show_model(self, model: LoadedModel) -> None:
         shape = "×".join(map(str, model.input_shape))
@@ -116,6 +152,31 @@ class ModelPanel(QGroupBox):
         self.load_requested.emit(spec, self.device_combo.currentText(), arch)
 
 
+class ThumbnailList(QListWidget):
+    """Thumbnails in as many columns as fit, the cells widened to share the width (a vertical scroll bar
+    counted in, so that one appearing never changes the columns); `on_cell_width` captions them again."""
+
+    def __init__(self, icon_side: int, on_cell_width, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.min_cell, self.on_cell_width = icon_side + CELL_MARGIN, on_cell_width
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setIconSize(QSize(icon_side, icon_side))
+        lines = (CAPTION_LINES + 1) * self.fontMetrics().lineSpacing()
+        self.setGridSize(QSize(self.min_cell, icon_side + lines + 10))
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setWordWrap(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        room = self.contentsRect().width() - self.verticalScrollBar().sizeHint().width()
+        width = max(self.min_cell, room // max(1, room // self.min_cell))
+        if width != self.gridSize().width():
+            self.setGridSize(QSize(width, self.gridSize().height()))
+            self.on_cell_width()
+
+
 class ImagesPanel(QGroupBox):
     """Thumbnails of the loaded images, each captioned with the model's prediction (and, after a run, the
     prediction on the attacked image)."""
@@ -134,14 +195,7 @@ class ImagesPanel(QGroupBox):
         self.files_button = QPushButton("Open images…")
         self.folder_button = QPushButton("Open folder…")
         self.clear_button = QPushButton("Clear")
-        self.list = QListWidget()
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setIconSize(QSize(self.ICON_SIDE, self.ICON_SIDE))
-        self.list.setGridSize(QSize(self.ICON_SIDE + 16, self.ICON_SIDE + 40))
-        self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
-        self.list.setWordWrap(True)
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list = ThumbnailList(self.ICON_SIDE, self._caption_all)  # three across the column by default
         buttons = QGridLayout()
         buttons.addWidget(self.samples_button, 0, 0)
         buttons.addWidget(self.clear_button, 0, 1)
@@ -169,8 +223,10 @@ class ImagesPanel(QGroupBox):
             preds = probs.argmax(dim=1)
             for i, name in enumerate(batch.names):
                 label = int(preds[i])
-                item = QListWidgetItem(QIcon(thumbnail(batch.images[i], self.ICON_SIDE)),
-                                       self._caption(class_names[label], f" {100 * float(probs[i, label]):.0f}%"))
+                item = QListWidgetItem(QIcon(thumbnail(batch.images[i], self.ICON_SIDE)), "")
+                item.setData(PREDICTION, [class_names[label], f" {100 * float(probs[i, label]):.0f}%"])
+                item.setData(OUTCOME, "")
+                item.setText(self._caption(item))
                 item.setToolTip(f"{name}\nprediction: {class_names[label]} ({100 * float(probs[i, label]):.1f}%)")
                 item.setData(NATURAL_TOOLTIP, item.toolTip())
                 item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
@@ -182,19 +238,30 @@ class ImagesPanel(QGroupBox):
             item = self.list.item(loaded_index)
             if item is None:
                 continue
-            before = item.text().split("\n")[0]
             after = class_names[verdict.predicted]
-            item.setText(f"{before}\n{self._caption('→ ' + after)}")
+            item.setData(OUTCOME, f"→ {after}")
+            item.setText(self._caption(item))
             item.setForeground(FOOLED_COLOUR if verdict.fooled else HELD_COLOUR)
             outcome = "fooled" if verdict.fooled else "not fooled"
             item.setToolTip(f"{item.data(NATURAL_TOOLTIP)}\nattacked: {after} ({100 * verdict.confidence:.1f}%), "
                             f"{outcome}")
 
-    def _caption(self, name: str, suffix: str = "") -> str:
-        """One line under a thumbnail: the class name shortened with … so that `suffix` still fits."""
-        metrics = self.list.fontMetrics()
-        room = self.list.gridSize().width() - 6 - metrics.horizontalAdvance(suffix)
-        return metrics.elidedText(name, Qt.TextElideMode.ElideRight, room) + suffix
+    @property
+    def caption_width(self) -> int:
+        """The pixels of a caption line under a thumbnail."""
+        return self.list.gridSize().width() - 6
+
+    def _caption(self, item: QListWidgetItem) -> str:
+        """The prediction in two lines at most (the full text is in the tooltip), then the outcome of a run."""
+        metrics, width = self.list.fontMetrics(), self.caption_width
+        name, suffix = item.data(PREDICTION)
+        caption = two_line_caption(name, suffix, metrics, width)
+        outcome = item.data(OUTCOME)
+        return f"{caption}\n{metrics.elidedText(outcome, Qt.TextElideMode.ElideRight, width)}" if outcome else caption
+
+    def _caption_all(self) -> None:
+        for row in range(self.list.count()):
+            self.list.item(row).setText(self._caption(self.list.item(row)))
 
     def select(self, index: int) -> None:
         with QSignalBlocker(self.list):

@@ -109,6 +109,7 @@ class Session(QObject):
     status = Signal(str)
     warned = Signal(str)  # the job succeeded, but something was left out
     failed = Signal(str)
+    model_load_failed = Signal(str)  # after `failed`, when it was a model that did not load: `model` stays
     trust_requested = Signal(object)  # Untrusted: ask the user, then `load_model(..., trust_code=True)` if they agree
     attacked_changed = Signal()  # the Attack workspace's published images changed (a run started, ended, cleared)
 
@@ -116,6 +117,8 @@ class Session(QObject):
         super().__init__(parent)
         self.sample_count = sample_count
         self.model: LoadedModel | None = None
+        self.model_request: tuple[str, str | None, str | None] | None = None  # (spec, device, arch) of `model`
+        self._requested: tuple[str, str | None, str | None] | None = None  # of the model being loaded
         self.batch: ImageBatch | None = None
         self.probs: torch.Tensor | None = None
         self.sources: list[str | DatasetSource] = []  # read again, converted, when the model changes
@@ -165,13 +168,15 @@ class Session(QObject):
         """Load a model, then reload the current images (or the samples) converted for it. A file that would run
         code when loaded is refused with `trust_requested` unless `trust_code` says the user trusts it."""
         self.status.emit(f"Loading model {spec}…")
-        self._start(load_or_refuse(spec, device, arch, trust_code), self._model_loaded)
+        if self._start(load_or_refuse(spec, device, arch, trust_code), self._model_loaded):
+            self._requested = (spec, device, arch)
 
     def use_model(self, model: LoadedModel) -> None:
         """A model made in the window (the Train workspace's) becomes the loaded one; the images are converted
         for it as after a load."""
         self.status.emit(f"Using {model.name}…")
-        self._start(steps_of(lambda: model), self._model_loaded)
+        if self._start(steps_of(lambda: model), self._model_loaded):
+            self._requested = (model.name, model.device, None)
 
     def load_samples(self) -> None:
         self._load_images([SAMPLES], replace=True)
@@ -181,11 +186,16 @@ class Session(QObject):
         if paths:
             self._load_images([str(p) for p in paths], replace=False)
 
-    def load_dataset(self, source: DatasetSource, then: Callable[[], None] | None = None) -> None:
-        """Replace the loaded images with a dataset's (held-out digits or a folder), then call `then` (unless
-        the load fails): a run over a dataset covers loaded images, so each can be opened in the workspace."""
-        if self._load_images([source], replace=True):
-            self._then = then
+    def read_dataset(self, source: DatasetSource, then: Callable[[LoadedImages], None]) -> bool:
+        """Read a dataset (held-out digits or a folder) for the loaded model and classify it, in the loading
+        job, and hand it to `then` (unless that fails). The loaded images stay as they are: the run over the
+        dataset holds its images itself, and a later model change converts only the loaded ones."""
+        if self.model is None:
+            self.failed.emit("Load a model first: images are converted to its input size.")
+            return False
+        self.status.emit(f"Reading {source.describe()}…")
+        job = steps_of(read_images, self.model, [source], self.sample_count)
+        return self._start(job, lambda loaded: self._dataset_read(loaded, then))
 
     def clear_images(self) -> None:
         self.batch, self.probs, self.sources, self.selected = None, None, [], -1
@@ -235,11 +245,12 @@ class Session(QObject):
             self.status.emit(f"Downloading weights: {megabytes} MB")
 
     def _model_loaded(self, model: LoadedModel | Untrusted) -> None:
+        requested, self._requested = self._requested, None
         if isinstance(model, Untrusted):
             self.status.emit(f"{Path(model.spec).name} was not loaded: it could run code")
             self.trust_requested.emit(model)
             return
-        self.model = model
+        self.model, self.model_request = model, requested
         self.batch, self.probs, self.selected = None, None, -1
         self.model_changed.emit(model)
         self.images_changed.emit(True)
@@ -249,6 +260,10 @@ class Session(QObject):
         self.status.emit(f"Loaded {model.name} ({shape}, {model.num_classes} classes) on {model.device}{note}")
         sources = self.sources or [SAMPLES]
         self._then = lambda: self._load_images(sources, replace=True)
+
+    def _dataset_read(self, loaded: LoadedImages, then: Callable[[LoadedImages], None]) -> None:
+        self.status.emit(f"{len(loaded.batch)} image(s) read")
+        self._then = lambda: then(loaded)
 
     def _images_loaded(self, loaded: LoadedImages, sources: list[str | DatasetSource], replace: bool) -> None:
         replaced = replace or self.batch is None
@@ -272,10 +287,13 @@ class Session(QObject):
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self._then = None
+        model_failed, self._requested = self._requested is not None, None
         self.failed.emit(message)
+        if model_failed:
+            self.model_load_failed.emit(message)
 
     @Slot()
     def _on_done(self) -> None:
-        then, self._then = self._then, None
+        then, self._then, self._requested = self._then, None, None  # a cancelled load leaves nothing pending
         if then is not None:
             then()  # the slot stays busy (no busy_changed) when this starts the next load

@@ -395,8 +395,10 @@ def test_a_workspace_without_its_own_progress_shows_a_busy_bar_then_gives_it_bac
     with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
         pass
     qtbot.waitUntil(lambda: not workspace.busy, timeout=RUN_TIMEOUT_MS)
-    assert window.progress.format() == "done: 5 iterations" and window.progress.value() == 1
+    assert window.progress.maximum() == 1 and window.progress.format() == ""  # idle, not the Attack run's bar
     assert lines and window.status_label.text() == lines[-1]  # the current workspace's line
+    window.show_workspace("Attack")  # which gets its own bar back
+    assert window.progress.format() == "done: 5 iterations" and window.progress.value() == 1
 
 
 def test_the_curves_fit_one_iteration_and_a_low_probability(qtbot, window):

@@ -97,9 +97,10 @@ def test_statistics_over_64_heldout_digits_match_the_engine(qtbot, window, mnist
     view = window.attack.stats_view
     stats = view.stats
     assert stats is window.run_model.stats and window.attack.bottom_tabs.currentWidget() is view
-    # the dataset is the first 64 held-out digits, loaded in place of the samples; the correct ones attacked
+    # the dataset is the first 64 held-out digits, held by the workspace beside the samples; the correct ones
+    # attacked
     expected = heldout_digits(mnist_model, DATASET_COUNT)
-    assert window.session.batch.names == expected.names
+    assert window.attack.shown.dataset.batch.names == expected.names
     _, predictions = mnist_model.predict(expected.images)
     correct = (predictions == expected.labels).numpy()
     assert stats.accuracy == pytest.approx(correct.mean())
@@ -127,8 +128,8 @@ def test_statistics_over_64_heldout_digits_match_the_engine(qtbot, window, mnist
     assert table.rowCount() == len(stats.names)
     click_row(qtbot, table, 5)
     loaded = table.loaded_index(5)
-    k = int(np.flatnonzero(stats.indices == loaded)[0])  # the dataset was loaded as it is: positions = indices
-    assert window.session.selected == loaded and table.item(5, 0).text() == stats.names[k]
+    k = int(np.flatnonzero(stats.indices == loaded)[0])  # the dataset was read as it is: positions = indices
+    assert window.attack.shown.selected == loaded and table.item(5, 0).text() == stats.names[k]
     np.testing.assert_allclose(window.attack.triptych.natural.item.image, expected.images[loaded, 0].numpy(), atol=1e-6)
     np.testing.assert_allclose(window.attack.triptych.adversarial.item.image, stats.result.adversarial[k, 0].numpy(),
                                atol=1e-6)
@@ -136,7 +137,7 @@ def test_statistics_over_64_heldout_digits_match_the_engine(qtbot, window, mnist
     # sorted by size, the first row is the smallest perturbation
     table.sortItems(3, Qt.SortOrder.AscendingOrder)
     click_row(qtbot, table, 0)
-    assert window.session.selected == stats.indices[int(np.argmin(stats.sizes))]
+    assert window.attack.shown.selected == stats.indices[int(np.argmin(stats.sizes))]
 
     assert window.attack.export_statistics_to(tmp_path)  # written by a job
     qtbot.waitUntil(lambda: not window.attack.exporting, timeout=RUN_TIMEOUT_MS)
@@ -154,7 +155,7 @@ def test_an_adef_dataset_run_stops_and_shows_the_3_pixel_threshold(qtbot, window
     panel.choose_dataset("heldout")  # all 1000: far more than the test waits for
     with qtbot.waitSignal(window.run_model.progressed, timeout=RUN_TIMEOUT_MS):
         click(qtbot, panel.dataset_button)
-    assert window.session.image_count == 1000 and panel.stop_button.isEnabled()
+    assert len(window.attack.shown.dataset.batch) == 1000 and panel.stop_button.isEnabled()
     with qtbot.waitSignal(window.run_model.finished, timeout=RUN_TIMEOUT_MS):
         click(qtbot, panel.stop_button)
 
@@ -165,7 +166,7 @@ def test_an_adef_dataset_run_stops_and_shows_the_3_pixel_threshold(qtbot, window
     label = window.attack.stats_view.threshold_label.text()
     assert f"{100 * stats.success_under(3.0):.1f}%" in label and "≤ 3.00 px" in label
     click_row(qtbot, window.attack.stats_view.table, 2)
-    k = int(np.flatnonzero(stats.indices == window.session.selected)[0])
+    k = int(np.flatnonzero(stats.indices == window.attack.shown.selected)[0])
     np.testing.assert_array_equal(window.attack.triptych.field, stats.result.extras["field"][k])
     assert window.attack_panel.dataset_button.isEnabled()
 
@@ -204,7 +205,7 @@ def test_a_folder_dataset_without_labels_attacks_every_image(qtbot, window, mnis
         click(qtbot, panel.dataset_button)
 
     stats = window.attack.stats_view.stats
-    assert window.session.batch.names == ["digit0.png", "digit1.png"]
+    assert window.attack.shown.dataset.batch.names == ["digit0.png", "digit1.png"]
     assert stats.accuracy is None and stats.names == ["digit0.png", "digit1.png"]
     assert "no labels" in window.attack.stats_view.accuracy_label.text()
     assert f"{100 * stats.success_rate:.1f}%" in window.attack.stats_view.success_label.text()

@@ -164,12 +164,13 @@ def test_cross_model_table_compares_the_loaded_model_with_another(qtbot, workspa
     import torch
     model_file = tmp_path / "digits.pt"
     torch.jit.trace(mnist_model.module, torch.rand(2, 1, 28, 28)).save(str(model_file))
-    workspace.cross_model.add_model(str(model_file))
+    assert workspace.cross_model.add_model(str(model_file))  # loaded and checked by a job
+    qtbot.waitUntil(lambda: len(workspace.cross_model.others) == 1, timeout=RUN_TIMEOUT_MS)
     set_params(workspace.uap.settings, passes=1)
     run_and_wait(qtbot, workspace, workspace.cross_model)
     table = workspace.cross_model.table
-    assert table.rowCount() == table.columnCount() == 2
-    assert all(table.item(i, j).text().endswith("%") for i in range(2) for j in range(2))
+    assert table.rowCount() == 2 and table.columnCount() == 3  # the rates, then the clean accuracy
+    assert all(table.item(i, j).text().endswith("%") for i in range(2) for j in range(3))
     export_and_wait(qtbot, workspace, workspace.cross_model, tmp_path / "out")
     csv_path, = (tmp_path / "out").glob("*.csv")
     png_path, = (tmp_path / "out").glob("*.png")

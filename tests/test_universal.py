@@ -194,7 +194,8 @@ def test_cross_model_table_tests_every_v_on_every_model(tmp_path):
                 fooling_rate(model, images, torch.from_numpy(v)[None]))
     csv_path, png_path = export_table(table, tmp_path)
     lines = csv_path.read_text().splitlines()
-    assert lines[0] == "computed on,linear,linear" and len(lines) == 3
+    assert lines[0] == "computed on,linear,linear,clean accuracy" and len(lines) == 3
+    assert np.isnan(table.accuracies).all() and lines[1].endswith(",")  # no labels: no accuracy
     assert png_path.stat().st_size > 0
     with pytest.raises(ParameterError, match="input shapes"):
         run_to_end(cross_model_table([models[0], linear_model(side=5)], images))
@@ -293,3 +294,18 @@ def test_a_class_file_holding_another_shape_is_computed_again(tmp_path):
     assert sorted(folder.read().entries) == [5]
     assert folder.read((1, 28, 28)).entries == {}
     assert "shape" in folder.read((1, 28, 28)).damaged[0]
+
+
+def test_the_cross_model_table_gives_each_models_clean_accuracy_on_the_images_it_tests_on(tmp_path):
+    models = [linear_model(classes=3, side=6, seed=s) for s in (0, 1)]
+    images, heldout = torch.rand(20, 1, 6, 6), torch.rand(30, 1, 6, 6)
+    labels = models[0].predict(heldout)[1]
+    labels[:10] = (labels[:10] + 1) % 3  # the first model is wrong on exactly a third of them
+    table = run_to_end(cross_model_table(models, images, heldout=heldout, labels=labels,
+                                         params={"xi": 0.3, "passes": 1, "method": "sgd"}))
+    expected = [float((model.predict(heldout)[1] == labels).float().mean()) for model in models]
+    assert table.accuracies[0] == pytest.approx(2 / 3) and table.accuracies == pytest.approx(expected)
+    rows = export_table(table, tmp_path)[0].read_text().splitlines()[1:]
+    assert [float(row.split(",")[-1]) for row in rows] == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ParameterError, match="29 labels for 30 images"):
+        run_to_end(cross_model_table(models, images, heldout=heldout, labels=labels[:29]))

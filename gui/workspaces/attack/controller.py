@@ -16,11 +16,12 @@ from engine.export import export_result
 from engine.models import LoadedModel
 
 from ...jobs import JobSlot, describe_error, steps_of
-from ...session import FOLDER, LOADED, DatasetSource, Session
+from ...session import FOLDER, LOADED, DatasetSource, LoadedImages, Session
 from ...widgets import dialogs
 from .panels import AttackPanel
 from .pictures import qimage_pixels, write_png
 from .run_model import DatasetRequest, RunModel, RunRequest
+from .shown import ShownImages
 from .stats_view import StatisticsView
 from .views import ImageTriptych
 
@@ -55,9 +56,9 @@ class AttackController(QObject):
     status = Signal(str)
 
     def __init__(self, session: Session, run_model: RunModel, panel: AttackPanel, stats_view: StatisticsView,
-                 triptych: ImageTriptych, dialog_parent: QWidget):
+                 triptych: ImageTriptych, dialog_parent: QWidget, shown: ShownImages):
         super().__init__(dialog_parent)
-        self.session, self.run_model, self.panel = session, run_model, panel
+        self.session, self.run_model, self.panel, self.shown = session, run_model, panel, shown
         self.stats_view, self.triptych, self.dialog_parent = stats_view, triptych, dialog_parent
         self.exports = JobSlot(self)  # one export at a time, written in a worker thread
         self.exports.failed.connect(self.show_error)
@@ -76,7 +77,8 @@ class AttackController(QObject):
         """Read the form, validate it, and start the attack on the selected or on all loaded images."""
         session, panel = self.session, self.panel
         if session.model is None or session.batch is None or session.selected < 0:
-            self.show_error("Load a model and images, and select an image, first.")
+            shown = " (the image shown is one of the dataset run's)" if self.shown.on_dataset else ""
+            self.show_error(f"Load a model and images, and select one of the loaded images{shown}, first.")
             return
         try:
             params = panel.params()
@@ -92,7 +94,8 @@ class AttackController(QObject):
     @Slot()
     def start_dataset_run(self) -> None:
         """Attack the dataset chosen in the attack panel and gather its statistics. Held-out digits and folders
-        are first loaded in place of the current images, so that every attacked image can be opened."""
+        are read for the run (by the session's loading job) and held by the workspace, not loaded: the images
+        column stays as it is, and a row of the run's tables opens its image all the same."""
         session, panel = self.session, self.panel
         if session.model is None:
             self.show_error("Load a model first.")
@@ -109,20 +112,29 @@ class AttackController(QObject):
                 return
             panel.set_dataset_folder(folder)
             source = panel.dataset_source()
-        if source.kind != LOADED:
-            session.load_dataset(source, then=lambda: self._run_dataset(spec, params, target, source))
+        if self.run_model.busy:
+            self.show_error("A run is still going; stop it first.")
+        elif source.kind != LOADED:
+            session.read_dataset(source, then=lambda images: self._run_dataset(spec, params, target, source, images))
         elif session.batch is None:
             self.show_error("No images are loaded: load some, or choose the held-out digits or a folder.")
         else:
-            self._run_dataset(spec, params, target, source)
+            self._run_dataset(spec, params, target, source, None)
 
-    def _run_dataset(self, spec: AttackSpec, params: dict, target: int | None, source: DatasetSource) -> None:
-        """The run over the loaded images (a held-out or folder dataset was loaded with its count already)."""
-        batch, model = self.session.batch, self.session.model
-        count = len(batch) if source.kind != LOADED or source.count is None else min(source.count, len(batch))
+    def _run_dataset(self, spec: AttackSpec, params: dict, target: int | None, source: DatasetSource,
+                     own: LoadedImages | None) -> None:
+        """The run over the dataset's `own` images (read with their count already), or over the loaded ones."""
+        model = self.session.model
+        if self.run_model.busy:  # started while the dataset was being read (a script, not the panel)
+            self.show_error("A run is still going; stop it first.")
+            return
+        batch = self.session.batch if own is None else own.batch
+        count = len(batch) if own is not None or source.count is None else min(source.count, len(batch))
         request = DatasetRequest(spec, model, batch.images[:count], tuple(range(count)), tuple(batch.names[:count]),
-                                 params, target, labels=None if batch.labels is None else batch.labels[:count],
+                                 params, target, own_images=own is not None,
+                                 labels=None if batch.labels is None else batch.labels[:count],
                                  batch_size=dataset_batch_size(model), source=source.describe())
+        self.shown.hold_dataset(own)  # before the run starts: its tables read the images' probabilities here
         self.run_model.start(request)
 
     # --- exports ---------------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from PySide6.QtWidgets import QTabWidget
 from engine.attacks import AttackResult, Step
 from engine.experiments import DatasetProgress, DatasetStats
 
-from ...session import Session
 from .panels import BatchTable
 from .run_model import DatasetRequest, RunModel, RunRequest
+from .shown import ShownImages
 from .stats_view import StatisticsView
 
 BUSY = 0  # a progress maximum of 0: a busy indicator, the amount of work is not known yet
@@ -20,7 +20,7 @@ class RunReport(QObject):
     status = Signal(str)
     progress = Signal(int, int, str)  # value, maximum (BUSY: unknown), the bar's format ("%v / %m images")
 
-    def __init__(self, session: Session, run_model: RunModel, batch_table: BatchTable, stats_view: StatisticsView,
+    def __init__(self, session: ShownImages, run_model: RunModel, batch_table: BatchTable, stats_view: StatisticsView,
                  bottom_tabs: QTabWidget, parent: QObject | None = None):
         super().__init__(parent)
         self.session, self.run_model = session, run_model
@@ -41,8 +41,8 @@ class RunReport(QObject):
 
     @Slot(object)
     def _on_run_started(self, request: RunRequest) -> None:
-        self.batch_table.show_run(request, self.session.probs)
-        self.batch_table.select_loaded(self.session.selected)
+        self.batch_table.show_run(request, self.session.run_probs)
+        self.batch_table.select_loaded(self.session.selected_in_run)
         if isinstance(request, DatasetRequest):
             self._show_progress(0, BUSY, "%v / %m images")
             self.status.emit(f"{request.spec.title} over {request.source} ({len(request.indices)} images): "
@@ -73,8 +73,8 @@ class RunReport(QObject):
     def _on_run_finished(self, result: AttackResult) -> None:
         stats = self.run_model.stats
         if stats is not None:  # the request now covers the attacked images only
-            self.batch_table.show_run(self.run_model.request, self.session.probs)
-            self.batch_table.select_loaded(self.session.selected)
+            self.batch_table.show_run(self.run_model.request, self.session.run_probs)
+            self.batch_table.select_loaded(self.session.selected_in_run)
         self.batch_table.show_result(result, self.session.model.class_names)
         if stats is not None:
             self._show_dataset_end(stats)
@@ -105,7 +105,7 @@ class RunReport(QObject):
                          f"of {attacked} attacked{accuracy}, {stats.mean_iterations:.2f} iterations on average, "
                          f"in {result.seconds:.1f} s{', stopped early' if result.stopped else ''}")
         self.bottom_tabs.setCurrentWidget(self.stats_view)
-        self.stats_view.select_loaded(self.session.selected)
+        self.stats_view.select_loaded(self.session.selected_in_stats)
 
     def _show_run_end(self, result: AttackResult) -> None:
         """A full bar when the attack ended by itself (some end before their planned iterations, e.g. DeepFool

@@ -27,7 +27,9 @@ FIELD = "field"  # the extras key under which deformation attacks hand over thei
 
 @dataclass(frozen=True)
 class RunRequest:
-    """What to attack: `images` are the loaded images at positions `indices` (the run's order)."""
+    """What to attack: `images` are the loaded images at positions `indices` (the run's order), or, with
+    `own_images`, the images of a dataset that is not loaded, which the run holds itself, at their positions
+    in that dataset."""
 
     spec: AttackSpec
     model: LoadedModel
@@ -36,6 +38,7 @@ class RunRequest:
     names: tuple[str, ...]
     params: dict[str, Any]
     target: int | None = None
+    own_images: bool = False
     _run_index: dict[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -128,6 +131,7 @@ class RunModel(QObject):
         self._frame_fields: dict[int, np.ndarray] = {}  # run index -> latest deformation field (2, H, W)
         self._frame_probs: np.ndarray | None = None  # (N, classes) from the latest frame
         self._last_progress = -math.inf  # when `progressed` was last emitted
+        self.views_on_own_images = False  # whether the views show a dataset run's own images (`look_at`)
 
     # --- commands --------------------------------------------------------------------------------------------
 
@@ -170,7 +174,7 @@ class RunModel(QObject):
 
     def watch(self, loaded_index: int) -> None:
         """Attach frames of this image from now on (the one the user is looking at)."""
-        run_index = self.request.run_index(loaded_index) if self.request else None
+        run_index = self._run_index(loaded_index)
         if self.control is not None and run_index is not None:
             self.control.watched = [run_index]  # one assignment: the worker thread sees old or new, never half
 
@@ -189,10 +193,30 @@ class RunModel(QObject):
     def busy(self) -> bool:
         return self.jobs.busy
 
+    def look_at(self, own_images: bool) -> None:
+        """Which images the views show: a dataset run's own images, or the loaded ones. The queries by index
+        below answer for those, and for nothing when the run is over the others."""
+        self.views_on_own_images = own_images
+
+    def shows_run_images(self) -> bool:
+        """Whether the views show the images this run is over."""
+        return self.request is not None and self.request.own_images == self.views_on_own_images
+
+    def _run_index(self, index: int) -> int | None:
+        """The position in the run of image `index` of those the views show, None when it is not in the run."""
+        return self.request.run_index(index) if self.shows_run_images() else None
+
     def adversarial_of(self, loaded_index: int) -> tuple[np.ndarray, np.ndarray | None] | None:
         """(image CHW, probabilities or None) of the attacked version of a loaded image: the result when the
         run is over, else its latest frame; None when the image is not part of the run or has no frame yet."""
-        run_index = self.request.run_index(loaded_index) if self.request else None
+        return self._adversarial_at(self._run_index(loaded_index))
+
+    def adversarial_of_loaded(self, loaded_index: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """`adversarial_of` a loaded image whatever the views show: what the other workspaces see."""
+        own = self.request is None or self.request.own_images
+        return None if own else self._adversarial_at(self.request.run_index(loaded_index))
+
+    def _adversarial_at(self, run_index: int | None) -> tuple[np.ndarray, np.ndarray | None] | None:
         if run_index is None:
             return None
         if self.result is not None:
@@ -205,7 +229,7 @@ class RunModel(QObject):
     def field_of(self, loaded_index: int) -> np.ndarray | None:
         """The displacement field (2, H, W) in pixels of a deformation attack (ADef) on a loaded image: the
         result's, else the latest frame's; None for attacks that add a perturbation instead."""
-        run_index = self.request.run_index(loaded_index) if self.request else None
+        run_index = self._run_index(loaded_index)
         if run_index is None:
             return None
         if self.result is not None:
@@ -216,7 +240,7 @@ class RunModel(QObject):
     def outcome_of(self, loaded_index: int) -> Outcome | None:
         """The run's verdict on a loaded image so far (the engine's `fooled`: away from the label, or onto the
         target); None when the image is not in the run or no step has come yet."""
-        run_index = self.request.run_index(loaded_index) if self.request else None
+        run_index = self._run_index(loaded_index)
         if run_index is None:
             return None
         step = self.last_step
@@ -229,19 +253,26 @@ class RunModel(QObject):
         return Outcome(bool(step.fooled[run_index]), step.iteration, step.total, running=True, stopped=False)
 
     def curves_of(self, loaded_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(iterations, loss, goal probability) so far for a loaded image, None when it is not in the run."""
-        run_index = self.request.run_index(loaded_index) if self.request else None
+        """(iterations, loss, goal probability) so far for a loaded image, None when it is not in the run. Once
+        the run is over, an image's curves end at its own last iteration (the engine's `steps_used`): the steps
+        of a batch go on while other images are attacked (DeepFool, ADef), and a dataset run's curves are padded
+        to the longest image of their chunk, but an image that stopped at 7 made 7 iterations."""
+        run_index = self._run_index(loaded_index)
         if run_index is None:
             return None
         if self._loss is not None and self._loss.count:
             iterations, loss = self._loss.curve(run_index)
             _, goal = self._goal.curve(run_index)
-            return iterations, loss, goal
-        history = self.result.history if self.result is not None else {}  # a dataset run's, from its result
-        if len(history.get("loss", ())) and len(history.get("goal_prob", ())):
+        else:
+            history = self.result.history if self.result is not None else {}  # a dataset run's, from its result
+            if not (len(history.get("loss", ())) and len(history.get("goal_prob", ()))):
+                return None
             loss, goal = history["loss"][:, run_index], history["goal_prob"][:, run_index]
-            return np.arange(1, len(loss) + 1), loss, goal
-        return None
+            iterations = np.arange(1, len(loss) + 1)
+        if self.result is not None:
+            made = iterations <= int(self.result.steps_used[run_index])
+            iterations, loss, goal = iterations[made], loss[made], goal[made]
+        return iterations, loss, goal
 
     # --- worker signals --------------------------------------------------------------------------------------
 

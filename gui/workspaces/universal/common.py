@@ -20,6 +20,7 @@ def perturbation_view(name: str) -> ImageView:
 
 def show_perturbation(view: ImageView, delta_chw: np.ndarray) -> None:
     view.show(perturbation_picture(delta_chw), (0, 255))
+    view.explain_perturbation(delta_chw)  # the colour bar and the readout's signed values
 
 
 class SpecForm(QGroupBox):

@@ -12,6 +12,7 @@ import torch
 import engine.universal  # noqa: F401  (registers the universal attacks)
 from engine.attacks import get_attack
 from engine.core import RunControl
+from engine.core.errors import ParameterError
 from engine.core.files import atomic_open
 from engine.export import perturbation_rgb, save_npy
 from engine.models import LoadedModel, load_model
@@ -52,11 +53,39 @@ def targeted_steps(model: LoadedModel, source: DatasetSource, loaded, target: in
     return result, preview
 
 
-def cross_model_steps(current: LoadedModel, specs: list[str], source: DatasetSource, loaded, params: dict,
-                      control: RunControl) -> Generator:
-    models = [current] + [load_model(spec, current.device) for spec in specs]
-    computed_on, measured_on = split_heldout(read_set(current, source, loaded), fraction=0.5)
-    return (yield from cross_model_table(models, computed_on, measured_on, params, control))
+def read_labelled_set(model: LoadedModel, source: DatasetSource, loaded: torch.Tensor | None,
+                      loaded_labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The images of the chosen set for `model`, with their true labels when the set has them."""
+    if source.kind == LOADED:
+        return read_set(model, source, loaded), loaded_labels
+    batch = source.read(model)
+    return batch.images, batch.labels
+
+
+def shape_text(shape) -> str:
+    return "×".join(map(str, shape))
+
+
+def model_to_compare(spec: str, current: LoadedModel) -> LoadedModel:
+    """Worker-thread part of adding a model to the cross-model list: the model, loaded on the device of the
+    loaded one, or ParameterError when it takes images of another shape (v is added to the same images)."""
+    model = load_model(spec, current.device)
+    if tuple(model.input_shape) != tuple(current.input_shape):
+        raise ParameterError(f"{model.name} takes {shape_text(model.input_shape)} images and {current.name} "
+                             f"{shape_text(current.input_shape)}: a cross-model table compares models of one "
+                             f"input shape")
+    return model
+
+
+def cross_model_steps(current: LoadedModel, others: list[LoadedModel], source: DatasetSource, loaded,
+                      loaded_labels, params: dict, control: RunControl) -> Generator:
+    """The loaded model and the others, each v computed on one half of the set and measured on the other (where
+    the models' clean accuracy is measured too, when the set has true labels)."""
+    images, labels = read_labelled_set(current, source, loaded, loaded_labels)
+    computed_on, measured_on = split_heldout(torch.arange(len(images)), fraction=0.5)  # as the other tabs split
+    measured_labels = None if labels is None else labels[measured_on]
+    return (yield from cross_model_table([current, *others], images[computed_on], images[measured_on], params,
+                                         control, labels=measured_labels))
 
 
 def gallery_run(model: LoadedModel, source: DatasetSource, loaded, folder: str, classes: list[int] | None,

@@ -52,6 +52,10 @@ class UniversalWorkspace(TabbedWorkspace):
         """Captured in the GUI thread when a run starts, so that loading other images mid-run changes nothing."""
         return None if self.session.batch is None else self.session.batch.images
 
+    def loaded_labels(self) -> torch.Tensor | None:
+        """The loaded images' true labels where their source knows them (the held-out digits), else None."""
+        return None if self.session.batch is None else self.session.batch.labels
+
     # --- commands --------------------------------------------------------------------------------------------
 
     def showcase(self):
@@ -74,7 +78,7 @@ class UniversalWorkspace(TabbedWorkspace):
         self.uap.settings.show_model(model)
         self.targeted.show_model(model)
         self.gallery.show_model(model)
-        self.cross_model.models.clear()
+        self.cross_model.show_model(model)
         self.show_status(f"{model.name}: choose a tab and Run.")
         self.update_controls()
 

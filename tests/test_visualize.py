@@ -208,3 +208,24 @@ def test_engine_visualize_imports_no_qt():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')];"
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_a_channel_that_never_fires_is_reported_as_such(mnist_model, heldout, tmp_path):
+    """features.5 channel 0 of the built-in model is negative on every held-out digit (the ReLU after it,
+    features.6, gives 0 everywhere): its "top" patches are ties or the least negative responses, and say so."""
+    from engine.visualize import never_fires
+    from engine.visualize.report import PATCHES, Request, write_visualization
+
+    images = heldout.images[:200]
+    for layer in ("features.5", "features.6"):
+        with torch.no_grad():
+            assert float(activations(mnist_model, find_layer(mnist_model, layer), images)[:, 0].max()) <= 0
+        found = run_to_end(max_activating_patches(mnist_model, images, layer, 0, k=5))
+        assert found.never_fires and len(found.values) == 5
+    assert not run_to_end(max_activating_patches(mnist_model, images, "features.5", 3, k=5)).never_fires
+    assert not never_fires(torch.empty(0))  # nothing seen: nothing to say
+
+    _, summary = write_visualization(Request(PATCHES, mnist_model, tmp_path, images, layer="features.6", channel=0))
+    assert "features.6 channel 0 never fires on these images" in summary
+    _, summary = write_visualization(Request(PATCHES, mnist_model, tmp_path, images, layer="features.6", channel=3))
+    assert "never fires" not in summary

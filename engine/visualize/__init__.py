@@ -9,7 +9,7 @@ from .filters import FilterGrid, first_layer_filters
 from .gradients import (DECONVNET, GUIDED, METHODS, SALIENCY, GradientMaps, all_gradient_maps, gradient_maps,
                         magnitude, map_picture, overlay, relus_replaced)
 from .layers import LayerInfo, ReceptiveField, check_channel, layer_info, list_layers, receptive_field
-from .patches import TopPatches, max_activating_patches
+from .patches import TopPatches, max_activating_patches, never_fires
 from .report import VISUALIZATION_PARAMS, visualization_params
 from .steps import RunControl, VisStep
 
@@ -18,5 +18,5 @@ __all__ = ["ASCENT_KINDS", "ASCENT_PARAMS", "CLASS_MODEL", "DECONVNET", "DEEPDRE
            "LayerInfo", "ReceptiveField", "RunControl", "TopPatches", "VisStep", "all_gradient_maps",
            "ascent_params", "check_channel", "class_model", "deepdream", "default_settings", "first_layer_filters",
            "gradient_maps", "layer_info", "list_layers", "magnitude", "map_picture", "max_activating_patches",
-           "overlay", "receptive_field", "relus_replaced", "save_picture", "settings_domain", "tile",
+           "never_fires", "overlay", "receptive_field", "relus_replaced", "save_picture", "settings_domain", "tile",
            "unit_visualization", "visualization_params"]

@@ -44,6 +44,18 @@ class TopPatches:
     seconds: float = 0.0
     stopped: bool = False
 
+    @property
+    def never_fires(self) -> bool:
+        """The channel's strongest response over every image seen is at most 0 (a ReLU's output is 0 everywhere,
+        or the activation before it is negative everywhere). The top k are then ties at 0 or the least
+        negative responses, and their patches show nothing the channel responds to."""
+        return never_fires(self.values)
+
+
+def never_fires(values) -> bool:
+    """Whether the best activations found so far (a tensor or an array, best first) are all at most 0."""
+    return len(values) > 0 and float(values.max()) <= 0
+
 
 def crop_field(image: torch.Tensor, field: ReceptiveField, row: int, col: int) -> torch.Tensor:
     """The (C, size_h, size_w) receptive field of position (row, col) in `image`, padded with zeros."""

@@ -96,6 +96,9 @@ def _patches(request: Request, on_step) -> tuple[list[Path], str]:
              f"{float(value):.4g}" for rank, (value, i, pos)
              in enumerate(zip(found.values, found.image_indices, found.positions))]
     size = "whole image" if found.field.whole_image else "x".join(map(str, found.field.size))
+    if found.never_fires:
+        lines.append(f"{request.layer} channel {request.channel} never fires on these images (its largest "
+                     f"activation is {float(found.values.max()):.4g}): these patches are arbitrary")
     return files, f"top {len(found.values)} of {found.images_seen} images, receptive field {size}:\n" + "\n".join(lines)
 
 

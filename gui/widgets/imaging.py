@@ -10,7 +10,7 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 
-from engine.export import NEGATIVE_RGB, POSITIVE_RGB, WHITE_RGB
+from engine.export import NEGATIVE_RGB, POSITIVE_RGB, WHITE_RGB, perturbation_scale
 
 
 def as_numpy(image) -> np.ndarray:
@@ -28,15 +28,33 @@ def display_array(image_chw) -> np.ndarray:
 
 
 def perturbation_peak(delta: np.ndarray) -> float:
-    """The half-width of the symmetric levels, so the largest change uses the full colour range."""
-    peak = float(np.abs(delta).max()) if delta.size else 0.0
-    return peak if peak > 0 else 1.0
+    """The half-width of the symmetric levels, so the largest change uses the full colour range: the scale of the
+    exported perturbation pictures (1 for an all-zero perturbation)."""
+    return perturbation_scale(np.asarray(delta))
 
 
 def diverging_colormap() -> pg.ColorMap:
     """Blue (darker) - white (unchanged) - red (brighter): the map of the exported perturbation PNGs."""
     colours = np.stack([NEGATIVE_RGB, WHITE_RGB, POSITIVE_RGB]).astype(np.uint8)
     return pg.ColorMap(pos=[0.0, 0.5, 1.0], color=colours, name="advlens-diverging")
+
+
+def grey_colormap() -> pg.ColorMap:
+    """Black (the low level) to white (the high one): how a one-channel image without a lookup table is drawn."""
+    return pg.ColorMap(pos=[0.0, 1.0], color=np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8), name="grey")
+
+
+def bar_ticks(low: float, high: float, signed: bool = False, digits: int = 3) -> list[tuple[float, str]]:
+    """A colour bar's three labelled values: both ends and 0 (a signed range) or the middle, to `digits`
+    significant digits; a positive end gets its sign when the range is `signed`, a negative one the minus of the
+    views' titles."""
+    def text(value: float) -> str:
+        if value == 0:
+            return "0"
+        return format(value, f"+.{digits}g" if signed else f".{digits}g").replace("-", "−")
+
+    middle = 0.0 if low < 0 < high else (low + high) / 2
+    return [(low, text(low)), (middle, text(middle)), (high, text(high))]
 
 
 def thumbnail(image_chw, side: int) -> QPixmap:

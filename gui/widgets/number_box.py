@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox
 
@@ -15,6 +16,7 @@ TYPED_NUMBER = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*({_NUMBER}))?\s*$")
 _PARTIAL = re.compile(r"^\s*[-+]?[\d.]*(?:[eE][-+]?\d*)?\s*(?:/\s*[-+]?[\d.]*(?:[eE][-+]?\d*)?)?\s*$")
 INVALID_STYLE = "border: 1px solid #c0392b; background: #fdecea;"
 HINT = "type a number: 0.001, 1e-3 or 8/255"
+MINIMUM_SHOWN = "0.00392"  # the text a decimal field always has room for (1/255: 6 characters and the dot)
 
 
 def parse_typed_number(text: str) -> float | None:
@@ -98,6 +100,15 @@ class TypedDoubleSpinBox(_TypedNumber, QDoubleSpinBox):
 
     def textFromValue(self, value: float) -> str:
         return f"{value:.6g}"
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for a value such as 0.0313725 (8/255): Qt sizes a spin box for the texts of its range's ends,
+        here often "0" and "1", so a narrow form showed "0."."""
+        hint = super().minimumSizeHint()
+        metrics = self.fontMetrics()
+        ends = max(metrics.horizontalAdvance(self.textFromValue(v)) for v in (self.minimum(), self.maximum()))
+        room = metrics.horizontalAdvance(MINIMUM_SHOWN) - ends
+        return QSize(hint.width() + max(room, 0), hint.height())
 
 
 class TypedSpinBox(_TypedNumber, QSpinBox):

@@ -1,26 +1,80 @@
-"""One form for every declared parameter (`engine.core.Param`): an editor per parameter, typed values out."""
+"""One form for every declared parameter (`engine.core.Param`): an editor per parameter, typed values out; each
+parameter's tooltip gives its default for the loaded model (many differ between digit and ImageNet models)."""
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QWidget
 
 from engine.attacks import AttackSpec
-from engine.core import Param
+from engine.core import Param, ParamSet
 
 from .number_box import TypedDoubleSpinBox, TypedSpinBox
 from .style import hint_label
 
 
+def value_text(param: Param, value: Any) -> str:
+    """A value as the form's user reads it: a choice's title, a pixel distance also in grey levels."""
+    if param.choices and param.titles and value in param.choices:
+        return param.titles[param.choices.index(value)]
+    text = param.text(value)
+    if param.unit == "pixel" and isinstance(value, float) and math.isfinite(value):
+        text += f" (= {value * 255:.3g}/255)"
+    return text
+
+
+def accepted(param: Param) -> str:
+    """What the parameter accepts: "[0, 1]", "(0, ∞)", "{2, inf}", "true/false", "text"."""
+    if param.kind is bool:
+        return "true/false"
+    if param.kind is str:
+        return "{" + ", ".join(param.choices) + "}" if param.choices else "text"
+    no_low = param.minimum is None or param.minimum == -math.inf
+    no_high = param.maximum is None or param.maximum == math.inf
+    low = "−∞" if no_low else f"{param.minimum:.6g}"
+    high = "∞" if no_high else f"{param.maximum:.6g}"
+    span = f"{'(' if param.above or no_low else '['}{low}, {high}{')' if param.below or no_high else ']'}"
+    unbounded = " or ∞ (no limit)" if not param.finite and not no_high else ""
+    return span + unbounded + (f" or auto ({param.auto})" if param.auto else "")
+
+
+def tooltip_text(param: Param, default: Any, others: Sequence[Any] = ()) -> str:
+    """The help, the default the form started from and, when other models have other defaults (`others`), that
+    it is the loaded model's and what the others' are; then what the parameter accepts."""
+    if others:
+        line = (f"default for the loaded model: {value_text(param, default)}; other models: "
+                f"{', '.join(value_text(param, other) for other in others)}")
+    else:
+        line = f"default: {value_text(param, default)}"
+    return f"{param.help}\n{line}\naccepts {accepted(param)}"
+
+
+def other_defaults(param: Param, default: Any, domain_defaults: Mapping[str, Mapping[str, Any]]) -> list[Any]:
+    """The defaults `param` has for other models (the declared one, and each domain's), when any differs from
+    `default`; [] for a parameter whose default does not depend on the model."""
+    candidates = [param.default] + [values[param.name] for values in domain_defaults.values() if param.name in values]
+    if all(candidate == candidates[0] for candidate in candidates):
+        return []  # the same for every model
+    others: list[Any] = []
+    for candidate in candidates:
+        if candidate != default and candidate not in others:
+            others.append(candidate)
+    return others
+
+
 class ParamEditor(ABC):
-    """The widget(s) for one declared parameter, with typed get/set."""
+    """The widget(s) for one declared parameter, with typed get/set; its tooltip states `default`, set by the
+    form for the loaded model."""
 
     def __init__(self, param: Param):
         self.param = param
         self.widget: QWidget
+        self.default = param.default
+        self.other_defaults: list[Any] = []
 
     @abstractmethod
     def value(self):
@@ -31,7 +85,17 @@ class ParamEditor(ABC):
         """Show `value` (None for "auto")."""
 
     def tooltip(self) -> str:
-        return f"{self.param.help}\n{self.param.describe()}"
+        return tooltip_text(self.param, self.default, self.other_defaults)
+
+    def set_default(self, default: Any, others: Sequence[Any] = ()) -> None:
+        """The default the tooltip states (and the other models' defaults, when they differ)."""
+        self.default, self.other_defaults = default, list(others)
+        for widget in self.tooltip_widgets():
+            widget.setToolTip(self.tooltip())
+
+    def tooltip_widgets(self) -> list[QWidget]:
+        """The widgets that show the parameter's tooltip (not the helpers with their own, like ∞ or auto)."""
+        return [self.widget]
 
 
 def _range(param: Param, default_low: float, default_high: float) -> tuple[float, float]:
@@ -77,6 +141,9 @@ class FloatEditor(ParamEditor):
         row.setContentsMargins(0, 0, 0, 0)
         for part, stretch in parts:
             row.addWidget(part, stretch)
+
+    def tooltip_widgets(self) -> list[QWidget]:
+        return [self.spin]
 
     def value(self) -> float:
         if self.unbounded is not None and self.unbounded.isChecked():
@@ -139,6 +206,9 @@ class IntEditor(ParamEditor):
     def _show_auto(self, automatic: bool) -> None:
         self.spin.setVisible(not automatic)
         self.rule.setVisible(automatic)
+
+    def tooltip_widgets(self) -> list[QWidget]:
+        return [self.spin]
 
     def value(self) -> int | None:
         if self.auto is not None and self.auto.isChecked():
@@ -220,19 +290,35 @@ class ParamForm(QWidget):
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.layout_.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.editors: dict[str, ParamEditor] = {}
+        self.labels: dict[str, QLabel] = {}
+        self.domain_defaults: Mapping[str, Mapping[str, Any]] = {}
 
-    def build(self, params: Sequence[Param] | AttackSpec, values: dict) -> None:
+    def build(self, params: Sequence[Param] | AttackSpec | ParamSet, values: dict, defaults: dict | None = None,
+              domain_defaults: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Editors showing `values`. The tooltips state `defaults` as the defaults for the loaded model (the
+        `values` themselves when not given: most forms start from them; a form that brings back what the user
+        typed passes the defaults). Where the defaults differ between models (`domain_defaults`, else those of
+        an AttackSpec or ParamSet) the tooltip says so and gives the others."""
+        self.domain_defaults = domain_defaults if domain_defaults is not None else \
+            getattr(params, "domain_defaults", None) or {}
         params = getattr(params, "params", params)
         while self.layout_.rowCount():
             self.layout_.removeRow(0)
-        self.editors = {}
+        self.editors, self.labels = {}, {}
         for param in params:
             editor = editor_for(param)
             editor.set_value(values.get(param.name, param.default))
             label = QLabel(param.name.replace("_", " "))
-            label.setToolTip(editor.tooltip())
             self.layout_.addRow(label, editor.widget)
-            self.editors[param.name] = editor
+            self.editors[param.name], self.labels[param.name] = editor, label
+        self.set_defaults(values if defaults is None else defaults)
+
+    def set_defaults(self, defaults: dict) -> None:
+        """The defaults the tooltips state: those of the model loaded now (the values shown are not changed)."""
+        for name, editor in self.editors.items():
+            default = defaults.get(name, editor.param.default)
+            editor.set_default(default, other_defaults(editor.param, default, self.domain_defaults))
+            self.labels[name].setToolTip(editor.tooltip())
 
     def fill(self, values: dict) -> None:
         for name, value in values.items():

@@ -9,8 +9,7 @@ ADVERSARIAL_COLOUR = (200, 50, 50)
 FOOLED_COLOUR = QColor(200, 50, 50)
 HELD_COLOUR = QColor(40, 120, 60)
 MUTED = "#777777"
-TITLE_SIZE = "11pt"
-NOTE_SIZE = "9pt"
+TITLE_POINTS, NOTE_POINTS = 11, 9  # image titles and the notes under them
 VIEW_BACKGROUND = "#e8e8e8"
 
 

@@ -263,6 +263,7 @@ class StatisticsView(QWidget):
         for label in self.tiles:
             label.setTextFormat(Qt.TextFormat.RichText)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setWordWrap(True)  # four tiles side by side fit the centre of a 1024-pixel window
             label.setStyleSheet("background: #f4f4f4; border: 1px solid #dddddd; border-radius: 4px; "
                                 "padding: 3px 8px;")
             tiles.addWidget(label, 1)

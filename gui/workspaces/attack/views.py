@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPush
 from ...session import Session
 from ...widgets.image_view import ImageView
 from ...widgets.imaging import FieldArrows, display_array, field_segments
+from ...widgets.pixel_readout import class_note
 from ...widgets.style import ADVERSARIAL_COLOUR, MUTED, NATURAL_COLOUR, percent, shorten, swatch
 from .run_model import RunModel, RunRequest
 
@@ -50,6 +51,7 @@ class FieldBar(QWidget):
                               "from each pixel to where it samples from")
         self.note = QLabel()
         self.note.setStyleSheet(f"color: {MUTED};")
+        self.note.setWordWrap(True)  # a narrow window wraps the note instead of widening the triptych
         self.save_button = QPushButton("Save field view…")
         self.save_button.setToolTip("Save the adversarial view with the field overlay, as shown, as a PNG")
         row = QHBoxLayout(self)
@@ -83,9 +85,10 @@ class ImageTriptych(QWidget):
     def __init__(self, session: Session, run_model: RunModel, parent: QWidget | None = None):
         super().__init__(parent)
         self.session, self.run_model = session, run_model
-        self.natural = ImageView("natural")
-        self.adversarial = ImageView("adversarial")
-        self.perturbation = ImageView("perturbation", levels=(-1.0, 1.0))
+        # every panel keeps a row for a colour bar, the perturbation's shows in it: equal panels stay aligned
+        self.natural = ImageView("natural", bar_row=True)
+        self.adversarial = ImageView("adversarial", bar_row=True)
+        self.perturbation = ImageView("perturbation", levels=(-1.0, 1.0), bar_row=True)
         self.field_bar = FieldBar()
         grid = QGridLayout(self)
         grid.setContentsMargins(4, 4, 4, 0)
@@ -154,8 +157,10 @@ class ImageTriptych(QWidget):
         if image.shape != self._shape:  # a new model's input size
             self._shape = image.shape
             self.fit()
-        self.natural_class, text = prediction_text(self.session, self.session.probs[index].numpy())
+        probs = self.session.probs[index].numpy()
+        self.natural_class, text = prediction_text(self.session, probs)
         self.natural.set_title(text, html.escape(shorten(self.session.batch.names[index], 48)))
+        self.natural.set_readout_note(class_note(self.session.model.class_names, probs))
 
     def _show_attacked(self, index: int) -> None:
         attacked = self.run_model.adversarial_of(index)
@@ -165,9 +170,10 @@ class ImageTriptych(QWidget):
             self.perturbation.clear()
             self.adversarial_class = None
             stats = self.run_model.stats
-            if self.run_model.busy and self.run_model.request.run_index(index) is not None:
+            in_run = self.run_model.shows_run_images()  # the views may show images the run is not over
+            if self.run_model.busy and in_run and self.run_model.request.run_index(index) is not None:
                 why = "running…"
-            elif stats is not None and stats.accuracy is not None and index < stats.dataset_size:
+            elif in_run and stats is not None and stats.accuracy is not None and index < stats.dataset_size:
                 why = "not attacked: misclassified"  # a dataset run attacks the correctly classified ones
             else:
                 why = "not attacked yet"
@@ -176,6 +182,7 @@ class ImageTriptych(QWidget):
             return
         image, probs = attacked
         self.adversarial.show(display_array(image), (0.0, 1.0))
+        self.adversarial.set_readout_note("" if probs is None else class_note(self.session.model.class_names, probs))
         if probs is not None:
             self.adversarial_class, text = prediction_text(self.session, probs)
             changed = self.adversarial_class != self.natural_class

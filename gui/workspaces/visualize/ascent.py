@@ -35,7 +35,8 @@ class AscentTab(WorkspaceTab):
         super().__init__(workspace)
         self.params = ascent_params(self.kind)
         self.form = ParamForm()  # the settings shown, from the engine's declarations (0 switches a regularizer off)
-        self.form.build(self.params.only(self.setting_names), self.params.defaults())
+        self.form.build(self.params.only(self.setting_names), self.params.defaults(),
+                        domain_defaults=self.params.domain_defaults)
         settings_box = QGroupBox("settings")
         QVBoxLayout(settings_box).addWidget(self.form)
         self.finish_controls()
@@ -55,7 +56,9 @@ class AscentTab(WorkspaceTab):
         return (self.title,)
 
     def show_model(self, model: LoadedModel) -> None:
-        self.form.fill(self.params.defaults(settings_domain(model)))
+        defaults = self.params.defaults(settings_domain(model))
+        self.form.fill(defaults)
+        self.form.set_defaults(defaults)  # the tooltips name the loaded model's defaults
 
     def settings(self) -> dict:
         return self.form.values()

@@ -13,15 +13,16 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QComboBox, QLabel
 
 from engine.models import LoadedModel
-from engine.visualize import (DECONVNET, GUIDED, METHODS, SALIENCY, RunControl, TopPatches, VisStep,
+from engine.visualize import (DECONVNET, GUIDED, METHODS, SALIENCY, GradientMaps, RunControl, TopPatches, VisStep,
                               all_gradient_maps, first_layer_filters, magnitude, map_picture,
-                              max_activating_patches, overlay, tile)
+                              max_activating_patches, never_fires, overlay, tile)
 
 from ...widgets.number_box import TypedSpinBox
 from ...session import FOLDER, HELDOUT, LOADED, DatasetSource
 from ...widgets.dataset_box import DatasetBox
 from ...widgets.image_view import ImageView
 from ...widgets.imaging import display_array
+from ...widgets.pixel_readout import GRADIENT_READOUT, SALIENCY_READOUT, class_note
 from ...widgets.tabbed_workspace import WorkspaceTab
 
 if TYPE_CHECKING:
@@ -112,19 +113,39 @@ class PatchesTab(WorkspaceTab):
         return patches_steps(model, source, loaded, layer, channel, self.k.value(), control)
 
     def show_step(self, step: VisStep) -> None:
-        if step.images is not None:
-            self._show_crops(step.images, step.values)
-            self.view.set_title(f"batch {step.iteration}/{step.total}", "filling in as the dataset streams")
+        if step.images is None:
+            return
+        if never_fires(step.values):  # patches of ties at 0 would look like findings
+            self._clear_crops()
+            self.view.set_title(f"batch {step.iteration}/{step.total}", "no activation above 0 yet")
+            return
+        self._show_crops(step.images, step.values)
+        self.view.set_title(f"batch {step.iteration}/{step.total}", "filling in as the dataset streams")
 
     def show_result(self, found: TopPatches) -> None:
         self.found = found
+        stopped = " (stopped)" if found.stopped else ""
+        if found.never_fires:
+            self._clear_crops()
+            self.view.set_title(f"{found.layer} channel {found.channel} never fires on these "
+                                f"{found.images_seen} images{stopped}",
+                                f"its largest activation is {float(found.values.max()):.3g}: any top "
+                                f"{len(found.values)} would be arbitrary patches, so none are shown")
+            self.export_button.setEnabled(False)
+            return
         self._show_crops(found.crops.numpy(), found.values.numpy())
         field = found.field
         size = "the whole image" if field.whole_image else f"{field.size[0]}x{field.size[1]} px"
-        stopped = " (stopped)" if found.stopped else ""
         self.view.set_title(f"{found.layer} channel {found.channel}: top {len(found.values)} of "
                             f"{found.images_seen} images{stopped}", f"receptive field {size}; value = activation")
         self.export_button.setEnabled(len(found.values) > 0)
+
+    def _clear_crops(self) -> None:
+        self.crops = None
+        self.view.clear()
+        for label in self.labels:
+            self.view.plot.removeItem(label)
+        self.labels = []
 
     def _show_crops(self, crops: np.ndarray, values: np.ndarray) -> None:
         if len(crops) == 0:
@@ -145,7 +166,7 @@ class PatchesTab(WorkspaceTab):
             self.labels.append(label)
 
     def pictures(self) -> dict[str, np.ndarray]:
-        if self.found is None:
+        if self.found is None or self.crops is None:
             return {}
         return {f"patches_{self.found.layer}_{self.found.channel}": self.crops}
 
@@ -179,7 +200,8 @@ class SaliencyTab(WorkspaceTab):
         columns = ("image", *METHODS, "overlay")
         for row, which in enumerate(self.rows):
             for column, what in enumerate(columns):
-                view = ImageView(f"{which}: {METHOD_TITLES.get(what, what)}")
+                # the maps' colour bars give the gradients' values; every panel keeps their row, to stay aligned
+                view = ImageView(f"{which}: {METHOD_TITLES.get(what, what)}", bar_row=True)
                 self.views[which, what] = view
                 self.body.addWidget(view.label, 2 * row, column)
                 self.body.addWidget(view.widget, 2 * row + 1, column)
@@ -188,6 +210,7 @@ class SaliencyTab(WorkspaceTab):
                     view.plot.setXLink(self.views["natural", "image"].plot)
                     view.plot.setYLink(self.views["natural", "image"].plot)
         self.images: dict[str, np.ndarray] = {}
+        self.probs: dict[str, np.ndarray | None] = {}  # the model's probabilities for each image, as published
         self.maps: dict[str, dict[str, np.ndarray]] = {}
         self.classes: dict[str, str] = {}
 
@@ -196,9 +219,11 @@ class SaliencyTab(WorkspaceTab):
         session, index = workspace.session, workspace.session.selected
         natural = session.batch.images[index]
         self.images = {"natural": natural.numpy()}
+        self.probs = {"natural": session.probs[index].numpy() if session.probs is not None else None}
         attacked = session.attacked(index)
         if attacked is not None:
             self.images["adversarial"] = np.asarray(attacked[0], dtype=np.float32)
+            self.probs["adversarial"] = attacked[1]
         stack = torch.from_numpy(np.stack(list(self.images.values())))
         target = workspace.target()
         return all_gradient_maps(session.model, stack, None if target == PREDICTED else target)
@@ -219,12 +244,22 @@ class SaliencyTab(WorkspaceTab):
                     view.clear()
                     view.set_title("" if what != "image" else "<span style='color:#777'>not attacked yet</span>")
                     continue
-                picture = self.images[which] if what == "image" else self.maps[which][what]
-                view.show(display_array(picture), (0.0, 1.0))
-                view.set_title(f"class {html.escape(self.classes[which])}" if what == "image" else "")
+                if what == "image":
+                    view.show(display_array(self.images[which]), (0.0, 1.0))
+                    probs = self.probs.get(which)
+                    view.set_readout_note("" if probs is None else class_note(names, probs))
+                    view.set_title(f"class {html.escape(self.classes[which])}")
+                else:
+                    show_gradient(view, results[what], self.images_row(which))
+                    view.set_title("", "|gradient|, largest over channels" if what == SALIENCY else
+                                   "gradient: grey 0, lighter positive")
         self.views["natural", "image"].plot.vb.autoRange()
         self._redraw_overlays()
         self.export_button.setEnabled(True)
+
+    def images_row(self, which: str) -> int:
+        """The row of `which` ("natural", "adversarial") in the batch the maps were computed on."""
+        return list(self.images).index(which)
 
     @Slot()
     def _redraw_overlays(self, *_) -> None:
@@ -249,3 +284,16 @@ class SaliencyTab(WorkspaceTab):
                 pictures[f"{which}_{method}"] = picture
                 pictures[f"{which}_{method}_overlay"] = self._overlay(which, method)
         return pictures
+
+
+def show_gradient(view: ImageView, maps: GradientMaps, row: int) -> None:
+    """One image's map as the numbers it is, in grey with a colour bar: the saliency from 0 to its largest value,
+    a deconvnet or guided gradient from −peak to +peak (each colour channel alike, grey = 0); the readout gives
+    the value under the mouse."""
+    if maps.method == SALIENCY:
+        heat = maps.saliency[row].numpy()[None]
+        view.show_values(heat, (0.0, max(float(heat.max()), 1e-12)), SALIENCY_READOUT)
+        return
+    gradient = maps.gradients[row].numpy()
+    peak = max(float(np.abs(gradient).max()), 1e-12)  # a map of zeros keeps a symmetric range
+    view.show_values(gradient, (-peak, peak), GRADIENT_READOUT)

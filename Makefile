@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench screenshot train-default clean
+.PHONY: run test bench screenshot screenshots train-default clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ bench: $(STAMP)
 
 screenshot: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) main.py screenshot docs/screenshot.png
+
+# Every workspace at the smallest supported window and a large one, after its showcase: docs/screens/<name>-WxH.png
+SCREEN_SIZES := 1024x640 1600x1000
+WORKSPACE_NAMES := Attack Visualize Universal Playground Train Compare Fooling
+screenshots: $(STAMP)
+	@for name in $(WORKSPACE_NAMES); do for size in $(SCREEN_SIZES); do \
+		file=docs/screens/$$(echo $$name | tr A-Z a-z)-$$size.png; \
+		QT_QPA_PLATFORM=offscreen nice $(PY) main.py screenshot $$file --workspace $$name --size $$size || exit 1; \
+	done; done
 
 train-default: $(STAMP)
 	$(PY) main.py train-default

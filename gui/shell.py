@@ -6,12 +6,14 @@ state in the status bar and its messages in a dialog, and stops and waits for al
 closes. What a workspace computes is its own business."""
 from __future__ import annotations
 
+import itertools
+
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QSignalBlocker, Qt, SignalInstance, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QProgressBar, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QProgressBar, QSizePolicy, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from engine.models import DEFAULT_MODEL, LoadedModel, default_device
 
@@ -35,6 +37,37 @@ WORKSPACES = {"Attack": AttackWorkspace, "Visualize": VisualizeWorkspace, "Unive
               "Fooling": FoolingWorkspace}
 LEFT_WIDTH, WORKSPACE_WIDTH = 270, 1390
 BUSY = 0  # a progress bar maximum of 0 shows a busy indicator
+IDLE_BAR = (0, 1, "")  # the bar of a workspace without progress of its own that is not working
+SESSION = ""  # the status board's name for the session (model and image loads): shown with every workspace
+
+Bar = tuple[int, int, str]  # value, maximum (BUSY: unknown), format
+
+
+class StatusBoard:
+    """The last line and progress-bar state of each source (the session and every workspace), stamped in order
+    of arrival. The status bar shows the newer of the session's and the current workspace's, so that a
+    workspace working in the background never writes over the one in front, and a tab shows its workspace as
+    it left it."""
+
+    def __init__(self):
+        self.lines: dict[str, tuple[int, str]] = {}
+        self.bars: dict[str, tuple[int, Bar]] = {}
+        self._clock = itertools.count()
+
+    def note_line(self, source: str, text: str) -> None:
+        self.lines[source] = (next(self._clock), text)
+
+    def note_bar(self, source: str, state: Bar) -> None:
+        self.bars[source] = (next(self._clock), tuple(state))
+
+    def forget_bar(self, source: str) -> None:
+        self.bars.pop(source, None)
+
+    @staticmethod
+    def newest(table: dict, current: str):
+        """The newer of the session's entry and the `current` workspace's; None when neither has one."""
+        entries = [table[source] for source in (SESSION, current) if source in table]
+        return max(entries, key=lambda entry: entry[0])[1] if entries else None
 
 
 def configure_pyqtgraph() -> None:
@@ -62,10 +95,8 @@ class MainWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
         self.trust_question: QMessageBox | None = None  # the open "load a file that can run code?" question
         self.opened_workspaces: dict[str, QWidget] = {}
-        self._last_status: dict[str, str] = {}  # per workspace: the last line it showed
-        self._last_progress: dict[str, tuple[int, int, str]] = {}  # and the last state of its progress bar
+        self.board = StatusBoard()  # what the status bar shows, per source
         self._reports_progress: set[str] = set()  # the workspaces that drive the progress bar themselves
-        self._idle_bar: tuple[int, int, str] | None = None  # for the others: the bar before a busy indicator
         self._outcomes_shown = False  # whether thumbnails carry an attack's outcomes
 
         self.model_panel = ModelPanel(available_devices(), default_device())
@@ -96,6 +127,8 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.status_label = QLabel("Ready")
+        # a long line is cut at the window's edge instead of widening the window (the full text in its tooltip)
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(260)
         self.progress.setRange(0, 1)
@@ -118,6 +151,7 @@ class MainWindow(QMainWindow):
         session.busy_changed.connect(self._on_session_busy)
         session.progress.connect(self._on_load_progress)
         session.status.connect(self.show_status)
+        session.model_load_failed.connect(self._show_loaded_model_spec)
         session.warned.connect(lambda text: self.show_message(text, QMessageBox.Icon.Warning))
         session.failed.connect(self.show_error)
         session.trust_requested.connect(self.ask_trust)
@@ -147,7 +181,7 @@ class MainWindow(QMainWindow):
                 self.workspaces.insertTab(index, workspace, title)
                 self.workspaces.setCurrentIndex(index)
             empty_tab.deleteLater()
-        self._show_workspace_state(title)
+        self._show_status_board()
 
     def _connect_workspace(self, title: str, workspace: QWidget) -> None:
         signal_of(workspace, "status").connect(lambda text: self._on_workspace_status(title, text))
@@ -156,7 +190,9 @@ class MainWindow(QMainWindow):
             self._reports_progress.add(title)
             progress.connect(lambda *state: self._on_workspace_progress(title, state))
         if (message := signal_of(workspace, "message")) is not None:
-            message.connect(self._on_workspace_message)
+            message.connect(lambda text, warning, caption: self._on_workspace_message(title, text, warning, caption))
+        if workspace.busy:  # it started working as it was built, before anyone listened
+            self._on_workspace_busy(title, True)
 
     @property
     def current_title(self) -> str:
@@ -166,41 +202,35 @@ class MainWindow(QMainWindow):
         return any(workspace.busy for workspace in self.opened_workspaces.values())
 
     def _on_workspace_status(self, title: str, text: str) -> None:
-        self._last_status[title] = text
+        self.board.note_line(title, text)
         if title == self.current_title:
-            self.show_status(text)
+            self._show_status_board()
 
-    def _on_workspace_progress(self, title: str, state: tuple[int, int, str]) -> None:
-        self._last_progress[title] = state
+    def _on_workspace_progress(self, title: str, state: Bar) -> None:
+        self.board.note_bar(title, state)
         if title == self.current_title:
-            self._set_bar(*state)
+            self._show_status_board()
 
     def _on_workspace_busy(self, title: str, busy: bool) -> None:
+        """A workspace that reports no progress of its own has a busy indicator while it works, an empty bar
+        when it is done."""
+        if title not in self._reports_progress:
+            self.board.note_bar(title, (0, BUSY, "") if busy else IDLE_BAR)
         self._update_column()
         if title == self.current_title:
-            self._show_workspace_state(title)
+            self._show_status_board()
 
-    def _show_workspace_state(self, title: str) -> None:
-        """The status bar as the workspace left it; a workspace that reports no progress of its own shows a busy
-        indicator while it works, and the bar as it was once it is done."""
-        workspace = self.opened_workspaces.get(title)
-        if title in self._last_status:
-            self.show_status(self._last_status[title])
-        if title in self._reports_progress:
-            if title in self._last_progress:
-                self._set_bar(*self._last_progress[title])
-        elif workspace is not None and workspace.busy:
-            if self._idle_bar is None:
-                self._idle_bar = (self.progress.value(), self.progress.maximum(), self.progress.format())
-            self._set_bar(0, BUSY, "")
-        elif self._idle_bar is not None and not self.session.busy:
-            self._set_bar(*self._idle_bar)
-            self._idle_bar = None
-
-    @Slot(str, bool, str)
-    def _on_workspace_message(self, text: str, warning: bool, title: str) -> None:
+    def _on_workspace_message(self, title: str, text: str, warning: bool, caption: str) -> None:
         icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Information
-        self.show_message(text, icon, title)
+        self.show_message(text, icon, caption, source=title)
+
+    def _show_status_board(self) -> None:
+        """The line and the bar of the current workspace, or the session's when they are newer."""
+        current = self.current_title
+        line = self.board.newest(self.board.lines, current)
+        self.status_label.setText("Ready" if line is None else line)
+        self.status_label.setToolTip("" if line is None else line)
+        self._set_bar(*(self.board.newest(self.board.bars, current) or IDLE_BAR))
 
     # --- the Attack workspace's parts under the names tests, benchmarks and `screenshot` use -----------------
 
@@ -232,7 +262,15 @@ class MainWindow(QMainWindow):
         self.session.load_model(spec, device, arch)
 
     def show_status(self, text: str) -> None:
-        self.status_label.setText(text)
+        """A line about the window as a whole (a load, a copy, an error), shown whatever the workspace."""
+        self.board.note_line(SESSION, text)
+        self._show_status_board()
+
+    @Slot(str)
+    def _show_loaded_model_spec(self, _message: str) -> None:
+        """A model load failed or was refused: the model field names the model still loaded again."""
+        if self.session.model_request is not None:
+            self.model_panel.show_request(*self.session.model_request)
 
     def ask_trust(self, refused: Untrusted) -> None:
         """A model file that could run code: load it only if the user says so (a non-blocking question)."""
@@ -247,6 +285,8 @@ class MainWindow(QMainWindow):
         def answered(button) -> None:
             if box.standardButton(button) == QMessageBox.StandardButton.Yes:
                 self.session.load_model(refused.spec, refused.device, refused.arch, trust_code=True)
+            else:
+                self._show_loaded_model_spec("")
 
         box.buttonClicked.connect(answered)
         self.trust_question = box  # tests answer it
@@ -255,10 +295,13 @@ class MainWindow(QMainWindow):
     def show_error(self, text: str) -> None:
         self.show_message(text, QMessageBox.Icon.Warning, title="AdvLens: problem")
 
-    def show_message(self, text: str, icon=QMessageBox.Icon.Information, title: str = "AdvLens") -> None:
-        """A non-blocking dialog (one at a time) and the first line in the status bar."""
+    def show_message(self, text: str, icon=QMessageBox.Icon.Information, title: str = "AdvLens",
+                     source: str = SESSION) -> None:
+        """A non-blocking dialog (one at a time), and the first line as `source`'s status (a workspace's line is
+        shown while that workspace is)."""
         self.last_message = text
-        self.show_status(text.splitlines()[0] if text else "")
+        self.board.note_line(source, text.splitlines()[0] if text else "")
+        self._show_status_board()
         if self._message_box is None:
             self._message_box = QMessageBox(self)
             self._message_box.setWindowModality(Qt.WindowModality.NonModal)
@@ -298,16 +341,21 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def _on_session_busy(self, busy: bool) -> None:
-        if not busy and not self._any_workspace_busy():  # a dataset run may start as its images finish loading
-            self._set_bar(1 if self.session.batch is not None else 0, 1, self.progress.format())
+        if not busy:
+            if self._any_workspace_busy():  # a run started as its images were read: its bar, not a full one
+                self.board.forget_bar(SESSION)
+            else:
+                self.board.note_bar(SESSION, (1 if self.session.batch is not None else 0, 1, "%p%"))
+            self._show_status_board()
         self._update_column()
 
     @Slot(int, int)
     def _on_load_progress(self, done: int, total: int) -> None:
         if total <= 0:
-            self._set_bar(0, BUSY, "%p%")
+            self.board.note_bar(SESSION, (0, BUSY, "%p%"))
         else:  # KiB: byte counts overflow a QProgressBar's int
-            self._set_bar(done // 1024, max(1, total // 1024), "%p%")
+            self.board.note_bar(SESSION, (done // 1024, max(1, total // 1024), "%p%"))
+        self._show_status_board()
 
     def _set_bar(self, value: int, maximum: int, fmt: str) -> None:
         if self.progress.maximum() != maximum or self.progress.minimum() != 0:

@@ -14,11 +14,13 @@ from engine.core import RunControl
 from engine.visualize import save_picture
 
 from . import dialogs
+from .layout import FlowLayout
 
 
 class OutputTab(QWidget):
-    """A tab with a row of controls (Run, Stop, Export… at its end) above its views. The workspace runs its
-    computation; the tab shows steps and results and knows what to export."""
+    """A tab with a row of controls (Run, Stop, Export… at its end) above its views; the row wraps when the
+    tab is narrow (a small window), so no control is cut off and the tab never widens the window. The
+    workspace runs its computation; the tab shows steps and results and knows what to export."""
 
     title = ""
     runnable = True
@@ -27,7 +29,7 @@ class OutputTab(QWidget):
         """`workspace` runs and stops the tab's computation (`run(tab)`, `stop()`) and shows its status."""
         super().__init__()
         self.workspace = workspace
-        self.controls = QHBoxLayout()
+        self.controls = FlowLayout()  # the tab's own controls; Run, Stop and Export… follow as one group
         self.run_button = QPushButton("Run")
         self.stop_button = QPushButton("Stop")
         self.export_button = QPushButton("Export…")
@@ -46,11 +48,14 @@ class OutputTab(QWidget):
         self.export_button.setEnabled(False)
 
     def finish_controls(self) -> None:
-        self.controls.addStretch(1)
+        buttons = QWidget()  # one item of the flow: the three wrap together, to a row of their own
+        row = QHBoxLayout(buttons)
+        row.setContentsMargins(0, 0, 0, 0)
         if self.runnable:
-            self.controls.addWidget(self.run_button)
-            self.controls.addWidget(self.stop_button)
-        self.controls.addWidget(self.export_button)
+            row.addWidget(self.run_button)
+            row.addWidget(self.stop_button)
+        row.addWidget(self.export_button)
+        self.controls.addWidget(buttons)
 
     def steps(self, control: RunControl) -> Generator:
         """The engine computation of a runnable tab; every runnable subclass defines it."""

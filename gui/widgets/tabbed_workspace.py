@@ -151,7 +151,9 @@ class TabbedWorkspace(QWidget):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.tabs, 1)
         centre_layout.addWidget(self.status_line)
-        QVBoxLayout(self).addWidget(splitter(HORIZONTAL, (left, centre), stretch=(0, 1), sizes=(left_width, 1100)))
+        # the choices keep their width whatever size the window had when the workspace was built
+        QVBoxLayout(self).addWidget(splitter(HORIZONTAL, (left, centre), stretch=(0, 1), sizes=(left_width, 1100),
+                                             keep_sizes=True))
 
     # --- the protocol ----------------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from engine.export import describe_params
 from engine.models import LoadedModel
 
 from ...widgets import dialogs
+from ...widgets.layout import ScrollingPanel
 from ...widgets.number_box import TypedSpinBox
 from ...session import FOLDER, HELDOUT, LOADED, DatasetSource
 from ...widgets.param_form import ChoiceEditor, ParamForm
@@ -39,6 +40,8 @@ from ...widgets.style import FOOLED_COLOUR, HELD_COLOUR, hint_label
 from .run_model import RunRequest
 
 DEFAULT_ATTACK = "pgd"
+TAU_T, DEFORMATION = "‖τ‖_T (px)", 6  # the batch table's column for ADef runs: its title and position
+FORM_MIN_HEIGHT = 60  # two rows of parameters, at least, between the attack chooser and the buttons
 
 
 def describe_goal(result: AttackResult, class_names) -> str:
@@ -133,16 +136,20 @@ class AttackPanel(QGroupBox):
         statistics = QHBoxLayout()
         statistics.addWidget(hint_label("Statistics: success rate, sizes"), 1)
         statistics.addWidget(self.dataset_button, 1)
+        # The parameters scroll in the room left between the attack above and the buttons pinned to the
+        # bottom, so a long form (ADef) never pushes Run or "Run over dataset" out of view, and Run stays in
+        # place whichever attack is chosen.
+        self.form_scroll = ScrollingPanel(self.form)
+        self.form_scroll.setMinimumHeight(FORM_MIN_HEIGHT)
         layout = QVBoxLayout(self)
         layout.addWidget(self.attack_combo)
         layout.addWidget(self.summary)
         layout.addLayout(goal)
-        layout.addWidget(self.form)
+        layout.addWidget(self.form_scroll, 1)
         layout.addLayout(scope)
         layout.addLayout(buttons)
         layout.addLayout(dataset)
         layout.addLayout(statistics)
-        layout.addStretch(1)  # short forms stay packed at the top
 
         if DEFAULT_ATTACK in ATTACKS:
             self.attack_combo.setCurrentIndex(self.attack_combo.findData(DEFAULT_ATTACK))
@@ -270,7 +277,7 @@ class BatchTable(QWidget):
 
     image_selected = Signal(int)  # index into the loaded images
 
-    COLUMNS = ("image", "before", "after", "fooled", "L∞ (/255)", "L2")
+    COLUMNS = ("image", "before", "after", "fooled", "L∞ (/255)", "L2")  # and ADef's TAU_T column
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -286,9 +293,9 @@ class BatchTable(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(self.COLUMNS)):
+        for column in range(len(self.COLUMNS)):  # every column as wide as what it says; a narrow table scrolls
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)  # a wide one fills its width
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
@@ -300,6 +307,7 @@ class BatchTable(QWidget):
     def show_run(self, request: RunRequest, natural_probs: torch.Tensor) -> None:
         self.indices = request.indices
         names = request.model.class_names
+        self._show_columns(deformation=request.spec.name == "adef")
         with QSignalBlocker(self.table):
             self.table.setRowCount(len(request.indices))
             for row, (loaded, name) in enumerate(zip(request.indices, request.names)):
@@ -325,6 +333,8 @@ class BatchTable(QWidget):
                 linf = float(result.linf[row])
                 self._set(row, 4, f"{linf:.4f} ({255 * linf:.1f})")
                 self._set(row, 5, f"{float(result.l2[row]):.3f}")
+                if self.table.columnCount() > DEFORMATION and "field_norm" in result.extras:
+                    self._set(row, DEFORMATION, f"{float(result.extras['field_norm'][row]):.2f}")
         stopped = " (stopped early)" if result.stopped else ""
         goal = describe_goal(result, class_names)
         self.summary.setText(f"fooled {int(fooled.sum())}/{len(fooled)}{stopped} · {result.attack.upper()}{goal} "
@@ -334,6 +344,16 @@ class BatchTable(QWidget):
         self.indices = ()
         self.table.setRowCount(0)
         self.summary.setText("No run yet")
+
+    def _show_columns(self, deformation: bool) -> None:
+        """The columns of every attack, and ADef's ||tau||_T (its largest displacement) for a deformation."""
+        columns = self.COLUMNS + ((TAU_T,) if deformation else ())
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels(columns)
+        if deformation:
+            self.table.horizontalHeader().setSectionResizeMode(DEFORMATION, QHeaderView.ResizeMode.ResizeToContents)
+            self.table.horizontalHeaderItem(DEFORMATION).setToolTip("the deformation's size: its longest "
+                                                                    "displacement, in pixels")
 
     def select_loaded(self, loaded_index: int) -> None:
         with QSignalBlocker(self.table):

@@ -6,22 +6,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QTabWidget, QWidget
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QWidget
 
 from engine.attacks import AttackResult
 from engine.models import LoadedModel
 
 from ...session import Session, Verdict
-from ...widgets.layout import HORIZONTAL, VERTICAL, splitter
+from ...widgets.layout import HORIZONTAL, VERTICAL, StackOrTabs, splitter
 from .controller import AttackController
 from .panels import AttackPanel, BatchTable
 from .report import RunReport
 from .run_model import RunModel
+from .shown import ShownImages
 from .stats_view import StatisticsView
 from .views import ImageTriptych, ProbabilityBars, RunCurves
 
-RIGHT_WIDTH = 390  # the attack form and its plots
+CENTRE_WIDTH, RIGHT_WIDTH = 900, 390  # the images and tables; the attack form and its plots
+RIGHT_HEIGHTS = (340, 580)  # the attack panel (its buttons pinned under a few rows of parameters), the plots
+PLOT_HEIGHTS = (195, 245)  # the probability bars, the curves, when stacked
+PLOTS_STACKED_HEIGHT = 380  # below this the bars and the curves are too flat to read together: tabs
 
 
 class AttackWorkspace(QWidget):
@@ -35,16 +39,17 @@ class AttackWorkspace(QWidget):
         super().__init__(parent)
         self.session = session
         self.run_model = RunModel(self)
+        self.shown = ShownImages(session, self.run_model, self)  # a loaded image, or one of a dataset run's
         self.attack_panel = AttackPanel()
-        self.triptych = ImageTriptych(session, self.run_model)
+        self.triptych = ImageTriptych(self.shown, self.run_model)
         self.batch_table = BatchTable()
         self.stats_view = StatisticsView(self.run_model)
-        self.bars = ProbabilityBars(session, self.run_model)
-        self.curves = RunCurves(session, self.run_model)
+        self.bars = ProbabilityBars(self.shown, self.run_model)
+        self.curves = RunCurves(self.shown, self.run_model)
         self.bottom_tabs = QTabWidget()
         self.controller = AttackController(session, self.run_model, self.attack_panel, self.stats_view,
-                                           self.triptych, self)
-        self.report = RunReport(session, self.run_model, self.batch_table, self.stats_view, self.bottom_tabs, self)
+                                           self.triptych, self, self.shown)
+        self.report = RunReport(self.shown, self.run_model, self.batch_table, self.stats_view, self.bottom_tabs, self)
         self._build_layout()
         self._connect()
         self._update_controls()
@@ -58,15 +63,18 @@ class AttackWorkspace(QWidget):
         centre = splitter(VERTICAL, (self.triptych, self.bottom_tabs), stretch=(3, 1), sizes=(370, 430),
                           collapsible=True)
 
-        attack_scroll = QScrollArea()
-        attack_scroll.setWidgetResizable(True)
-        attack_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        attack_scroll.setWidget(self.attack_panel)
-        attack_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        right = splitter(VERTICAL, (attack_scroll, self.bars, self.curves), sizes=(420, 195, 245), collapsible=True)
+        # the attack panel scrolls its parameters itself (its buttons stay in view); the plots share the rest,
+        # one above the other when there is room for both, in tabs on a short screen
+        self.plots = StackOrTabs(((self.bars, "Probabilities"), (self.curves, "Curves")), PLOTS_STACKED_HEIGHT,
+                                 sizes=PLOT_HEIGHTS)
+        right = splitter(VERTICAL, (self.attack_panel, self.plots), stretch=(0, 1), sizes=RIGHT_HEIGHTS,
+                         collapsible=True, keep_sizes=True)
+        right.setCollapsible(0, False)  # Run, Stop and Export stay reachable however the borders are dragged
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter(HORIZONTAL, (centre, right), stretch=(1,), sizes=(1000, RIGHT_WIDTH)))
+        # the right column keeps its width (down to its minimum in a small window); the images take the rest
+        layout.addWidget(splitter(HORIZONTAL, (centre, right), stretch=(1, 0), sizes=(CENTRE_WIDTH, RIGHT_WIDTH),
+                                  keep_sizes=True))
 
     def _connect(self) -> None:
         session, run_model, controller = self.session, self.run_model, self.controller
@@ -76,13 +84,13 @@ class AttackWorkspace(QWidget):
                     (self.attack_panel.dataset_requested, controller.start_dataset_run),
                     (self.stats_view.export_requested, controller.choose_stats_folder),
                     (self.triptych.save_field_requested, controller.choose_field_file),
-                    (self.batch_table.image_selected, session.select),
-                    (self.stats_view.image_selected, session.select))
+                    (self.batch_table.image_selected, self.shown.open_run_row),
+                    (self.stats_view.image_selected, self.shown.open_stats_row))
         for request, command in requests:
             request.connect(command)
         session.model_changed.connect(self._on_model_changed)
         session.images_changed.connect(self._on_images_changed)
-        session.selection_changed.connect(self._on_selection_changed)
+        self.shown.selection_changed.connect(self._on_selection_changed)
         session.busy_changed.connect(self._update_controls)
         # the shell hears what the parts say through the workspace's own signals
         for part in (controller, self.report):
@@ -160,21 +168,22 @@ class AttackWorkspace(QWidget):
 
     @Slot(int)
     def _on_selection_changed(self, index: int) -> None:
-        self.batch_table.select_loaded(index)
-        self.stats_view.select_loaded(index)
+        self.batch_table.select_loaded(self.shown.selected_in_run)
+        self.stats_view.select_loaded(self.shown.selected_in_stats)
         self.run_model.watch(index)
 
     @Slot()
     def _publish(self, *_) -> None:
-        """Tell the session what the attacked images are now: a run started, ended or was forgotten."""
+        """Tell the session what the attacked loaded images are now: a run started, ended or was forgotten (a
+        run over a dataset's own images attacked none of them)."""
         result: AttackResult | None = self.run_model.result
         verdicts = {}
-        if result is not None:
+        if result is not None and not self.run_model.request.own_images:
             for run_index, loaded_index in enumerate(self.run_model.request.indices):
                 after = int(result.pred_after[run_index])
                 verdicts[loaded_index] = Verdict(after, float(result.probs_after[run_index, after]),
                                                  bool(result.fooled[run_index]))
-        self.session.publish_attacked(self.run_model.adversarial_of, verdicts)
+        self.session.publish_attacked(self.run_model.adversarial_of_loaded, verdicts)
 
     @Slot()
     def _on_busy_changed(self, *_) -> None:

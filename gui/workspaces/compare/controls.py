@@ -94,7 +94,7 @@ class AttackSettings(QGroupBox):
     def _build(self, attack: str) -> None:
         self._shown = attack
         spec = get_attack(attack)
-        self.form.build(spec, self._kept.get(attack, spec.defaults(self.domain)))
+        self.form.build(spec, self._kept.get(attack, spec.defaults(self.domain)), spec.defaults(self.domain))
         self.attack.setToolTip(spec.summary)
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
 
 from engine.models import LoadedModel
 
@@ -46,9 +46,10 @@ class ModelList(QGroupBox):
         self.list.itemChanged.connect(lambda _item: self.changed.emit())
         layout = QVBoxLayout(self)
         layout.addWidget(self.list)
-        row = QHBoxLayout()
-        for button in (self.add_loaded_button, self.add_file_button, self.remove_button):
-            row.addWidget(button)
+        row = QGridLayout()  # two buttons a row: three in one made the column wider than a small window allows
+        row.addWidget(self.add_loaded_button, 0, 0)
+        row.addWidget(self.add_file_button, 0, 1)
+        row.addWidget(self.remove_button, 1, 1)
         layout.addLayout(row)
         layout.addWidget(hint_label("checked models take part; they must all take the same input size"))
 

@@ -17,6 +17,7 @@ from ...widgets.style import hint_label
 
 FIRST_ATTACK_COLUMN = 2  # model name in the vertical header; defense, accuracy, then one column per attack
 FLIP, ERROR = "flip", "error"
+QUANTITY_CHARACTERS = 16  # the width of the transfer matrix's "cells:" chooser, in characters
 
 
 def robustness_columns() -> list[str]:
@@ -61,6 +62,9 @@ class ResultTables(QTabWidget):
         self.quantity = QComboBox()
         self.quantity.addItem("label-flip rate (prediction changed from the clean one)", FLIP)
         self.quantity.addItem("error against the true labels", ERROR)
+        # the choices are long sentences: cut short in a narrow window (in full in the list)
+        self.quantity.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.quantity.setMinimumContentsLength(QUANTITY_CHARACTERS)
         self.quantity.currentIndexChanged.connect(lambda _index: self._draw_transfer())
         self.addTab(self._page(self.robustness_note, self.robustness), "Robustness table")
         self.addTab(self._page(self.transfer_note, self.transfer, self.quantity), "Transfer matrix")
@@ -72,12 +76,12 @@ class ResultTables(QTabWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(4, 4, 4, 4)
-        top = QHBoxLayout()
-        top.addWidget(note, 1)
+        layout.addWidget(note)  # the whole width: beside the chooser, a narrow window folded it into many lines
         if choice is not None:
-            top.addWidget(QLabel("cells:"))
-            top.addWidget(choice)
-        layout.addLayout(top)
+            row = QHBoxLayout()
+            row.addWidget(QLabel("cells:"))
+            row.addWidget(choice, 1)
+            layout.addLayout(row)
         layout.addWidget(table, 1)
         return page
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QGridLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QGridLayout, QPushButton, QVBoxLayout, QWidget
 
 from engine.core import RunControl
 from engine.core.errors import AdvLensError
@@ -18,14 +18,14 @@ from ...jobs import JobSlot, steps_of
 from ...session import Session
 from ...widgets import dialogs
 from ...widgets.cell_images import CellImagesView
-from ...widgets.layout import HORIZONTAL, VERTICAL, splitter
+from ...widgets.layout import HORIZONTAL, VERTICAL, ScrollingPanel, splitter
 from ...widgets.style import hint_label
 from . import computations as jobs
 from .controls import AttackSettings, CrossHalvesDialog, ImagesBox, per_image_attacks
 from .models_box import ModelList
 from .tables import ResultTables
 
-CONTROLS_WIDTH = 385
+CONTROLS_WIDTH = 360  # the settings column's width when the window has room
 TRANSFER_PAGE = 1  # the tables' page of the transfer matrix (the robustness table is the first)
 TRAINED_HERE = "trained here"  # how the source of a model trained in the window begins (engine.training)
 
@@ -74,10 +74,12 @@ class CompareWorkspace(QWidget):
         return buttons
 
     def _lay_out(self) -> None:
-        column = QWidget()
-        layout = QVBoxLayout(column)
+        forms = QWidget()
+        layout = QVBoxLayout(forms)
+        layout.setContentsMargins(0, 0, 0, 0)
         for group in (self.models, self.images, self.robustness_settings, self.transfer_settings):
             layout.addWidget(group)
+        layout.addStretch(1)
         grid = QGridLayout()
         b = self.buttons
         grid.addWidget(b["robustness"], 0, 0)
@@ -85,19 +87,19 @@ class CompareWorkspace(QWidget):
         grid.addWidget(b["cross"], 1, 0, 1, 2)
         grid.addWidget(b["stop"], 2, 0)
         grid.addWidget(b["export"], 2, 1)
-        layout.addLayout(grid)
-        layout.addWidget(hint_label("Run a comparison; then click a cell of its table to see the images it "
+        # the settings scroll; the buttons and the hint under them stay in view whatever the window's height
+        controls = QWidget()
+        column = QVBoxLayout(controls)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addWidget(ScrollingPanel(forms), 1)
+        column.addLayout(grid)
+        column.addWidget(hint_label("Run a comparison; then click a cell of its table to see the images it "
                                     "counted."))
-        layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(column)
-        scroll.setMinimumWidth(CONTROLS_WIDTH)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         results = splitter(VERTICAL, (self.tables, self.cell_view), stretch=(0, 1), sizes=(230, 570))
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(splitter(HORIZONTAL, (scroll, results), stretch=(0, 1), sizes=(CONTROLS_WIDTH, 895)))
+        outer.addWidget(splitter(HORIZONTAL, (controls, results), stretch=(0, 1), sizes=(CONTROLS_WIDTH, 895),
+                                 keep_sizes=True))
 
     def _connect(self) -> None:
         b = self.buttons

@@ -7,8 +7,8 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QFormLayout, QFrame, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout,
+from PySide6.QtWidgets import (QAbstractSpinBox, QComboBox, QFormLayout, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout,
                                QWidget)
 
 from engine.core.classes import parse_classes
@@ -16,6 +16,7 @@ from engine.core.errors import ParameterError
 from engine.fooling.runs import CPPN_ENCODING, DIRECT_ONLY, GRADIENT, METHOD_TITLES, METHODS, parameter_sets
 from engine.models import LoadedModel
 
+from ...widgets.layout import ScrollingPanel
 from ...widgets.param_form import ParamForm
 from ...widgets.style import hint_label
 
@@ -129,11 +130,7 @@ class FoolingControls(QWidget):
         layout.addLayout(self.forms_box)
         layout.addWidget(second)
         layout.addStretch(1)
-        scroll = QScrollArea()  # the forms scroll; the buttons and the summary below them stay in view
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(forms)
+        scroll = ScrollingPanel(forms)  # the forms scroll; the buttons and the summary below them stay in view
         buttons = QGridLayout()
         buttons.addWidget(self.run_button, 0, 0)
         buttons.addWidget(self.stop_button, 0, 1)
@@ -178,7 +175,8 @@ class FoolingControls(QWidget):
             group = QGroupBox(SET_TITLES.get(params.name, params.name))
             group.setToolTip(params.summary)
             form = ParamForm()
-            form.build(shown_params(method, params), {**params.defaults(self.domain), **self._typed})
+            form.build(shown_params(method, params), {**params.defaults(self.domain), **self._typed},
+                       params.defaults(self.domain), params.domain_defaults)  # the tooltips' defaults
             narrow_editors(form)
             QVBoxLayout(group).addWidget(form)
             self.forms_box.addWidget(group)

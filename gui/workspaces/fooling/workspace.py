@@ -63,6 +63,7 @@ class FoolingWorkspace(QWidget):
         self.controls.setMinimumWidth(CONTROLS_WIDTH)
         self.grid, self.curves, self.elite_view = ArchiveGrid(), ConfidenceCurves(), EliteView()
         self.status_line = QLabel("No run yet.")
+        self.status_line.setWordWrap(True)  # a long line during a run would widen the window for good
         self.opinion_line = hint_label()
         self.opinion_line.setVisible(False)
         self._lay_out()

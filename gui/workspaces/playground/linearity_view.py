@@ -14,6 +14,24 @@ from ...jobs import JobSlot, steps_of
 
 IMAGE_INPUTS = {"MNIST 28x28": 28 * 28, "ImageNet 299x299x3": 299 * 299 * 3}
 MUTED = "#666666"
+STEP_BOX_WIDTH = 80  # pixels
+N_DECADES = (0, 6)  # 1 to a million inputs: the curve's and both image sizes (268,203 for ImageNet)
+STEP_DECADES = (-3, 0)  # the flipping steps before the curve is known
+DECADE_PADDING = 0.05  # of the range, beyond the first and last decade: room for their labels
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def decade_label(exponent: int) -> str:
+    """10**exponent as a reader writes it: 1000 and 0.001 in full, 10⁴ and 10⁻⁴ beyond."""
+    if abs(exponent) <= 3:
+        return f"{10.0 ** exponent:g}" if exponent < 0 else str(10 ** exponent)
+    return "10" + str(exponent).translate(SUPERSCRIPTS)
+
+
+def decades_around(values: np.ndarray) -> tuple[int, int]:
+    """The whole decades (log10 exponents) that enclose every positive value."""
+    logs = np.log10(values)
+    return int(np.floor(logs.min())), int(np.ceil(logs.max()))
 
 
 class LinearityPanel(QWidget):
@@ -28,6 +46,7 @@ class LinearityPanel(QWidget):
         self.step_spin.setDecimals(2)
         self.step_spin.setValue(0.5)
         self.step_spin.setToolTip("How far every input moves along the sign of its weight")
+        self.step_spin.setMinimumWidth(STEP_BOX_WIDTH)  # its size hint fits a one-digit value ("0"), not 0.55
         self.example = QLabel()
         self.example.setTextFormat(Qt.TextFormat.RichText)
         self.example.setWordWrap(True)
@@ -51,18 +70,29 @@ class LinearityPanel(QWidget):
         plot.setLogMode(x=True, y=True)
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setLabel("bottom", "number of inputs n")
-        plot.setLabel("left", "step per input that flips the score")
-        plot.getAxis("left").enableAutoSIPrefix(False)  # a log axis would otherwise read "10^2 (x0.001)"
+        plot.setLabel("left", "flipping step per input")
         plot.setMenuEnabled(False)
         plot.hideButtons()
-        plot.addLegend(offset=(-10, 10))
+        # bottom left: the curve falls from the top left to the bottom right, and the image lines are at the right
+        plot.addLegend(offset=(10, -10))
         self.measured = plot.plot([], [], pen=pg.mkPen((67, 147, 195), width=2), symbol="o", symbolSize=7,
                                   symbolBrush=(67, 147, 195), name="median over random w, x ~ N(0, 1)")
         self.law = plot.plot([], [], pen=pg.mkPen((120, 120, 120), width=1.5, style=Qt.PenStyle.DashLine),
                              name="1 / sqrt(n)")
         for name, count in IMAGE_INPUTS.items():
+            # the name beside the top of its line, across: rotated along the line it ran out of a short plot
             plot.addItem(pg.InfiniteLine(np.log10(count), angle=90, pen=pg.mkPen((180, 180, 180)), label=name,
-                                         labelOpts={"position": 0.85, "color": MUTED, "rotateAxis": (1, 0)}))
+                                         labelOpts={"position": 0.96, "color": MUTED, "anchors": [(1, 0), (1, 0)]}))
+        self._show_decades(N_DECADES, STEP_DECADES)
+
+    def _show_decades(self, n_decades: tuple[int, int], step_decades: tuple[int, int]) -> None:
+        """Whole decades on both log axes, each labelled (1, 10, 100, 1000, 10⁴ …; 1, 0.1, 0.01, 0.001), so that
+        every curve point has a labelled power of ten above and below it."""
+        plot = self.plot.getPlotItem()
+        for axis, (low, high) in (("bottom", n_decades), ("left", step_decades)):
+            plot.getAxis(axis).setTicks([[(k, decade_label(k)) for k in range(low, high + 1)], []])
+        plot.setXRange(*n_decades, padding=DECADE_PADDING)
+        plot.setYRange(*step_decades, padding=DECADE_PADDING)
 
     @Slot()
     def show_example(self, *_) -> None:
@@ -91,3 +121,5 @@ class LinearityPanel(QWidget):
         self.flips = flips
         self.measured.setData(flips.dims, flips.median_step)
         self.law.setData(flips.dims, flips.sqrt_law)
+        values = np.concatenate([flips.median_step, flips.sqrt_law])
+        self._show_decades(N_DECADES, decades_around(values[values > 0]))

@@ -165,7 +165,7 @@ class PlaneView(pg.PlotWidget):
         plot = self.getPlotItem()
         plot.hideButtons()
         plot.setAspectLocked(True)
-        plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.01)
+        plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.03)  # room for the last tick labels, 1.0
         plot.setLabel("bottom", "pixel 1")
         plot.setLabel("left", "pixel 2")
         plot.getAxis("left").setWidth(42)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QScrollArea, QTabWidget, QVBoxLayout,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from engine.core import RunControl
@@ -18,7 +18,7 @@ from engine.playground import PRESETS, Defense, KindCounts, PlaneAttack, Points,
 
 from ...jobs import Job, JobSlot, steps_of
 from ...widgets import dialogs
-from ...widgets.layout import HORIZONTAL, splitter
+from ...widgets.layout import HORIZONTAL, ScrollingPanel, splitter
 from .controls import PlaygroundControls
 from .export import write_export
 from .linearity_view import LinearityPanel
@@ -81,11 +81,7 @@ class PlaygroundWorkspace(PlaygroundRuns, QWidget):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(plane_page, "Plane")
         self.tabs.addTab(self.linearity, "Linearity")
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self.controls)
+        scroll = ScrollingPanel(self.controls)  # the controls scroll, never cut at the right
         scroll.setMinimumWidth(CONTROLS_WIDTH)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

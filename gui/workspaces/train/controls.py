@@ -7,8 +7,8 @@ import html
 import re
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import (QComboBox, QCompleter, QFormLayout, QFrame, QGridLayout, QGroupBox, QLabel,
-                               QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QCompleter, QFormLayout, QGridLayout, QGroupBox, QLabel,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from engine.architectures import ARCHITECTURES, Architecture, get_architecture, torchvision_names
 from engine.training import DEFENSES, TRAINING, Trainer
@@ -16,6 +16,7 @@ from engine.training import FOLDER as FOLDER_OPTIONS
 
 from ...session import FOLDER
 from ...widgets.dataset_box import DatasetBox
+from ...widgets.layout import ScrollingPanel
 from ...widgets.param_form import ParamForm
 from ...widgets.style import MUTED, hint_label
 from .runs import SAMPLES, DataRead
@@ -139,11 +140,7 @@ class TrainControls(QWidget):
         for group in (network, data, training, defense):
             column.addWidget(group)
         column.addStretch(1)
-        self.scroll = QScrollArea()  # the forms scroll; the buttons and the summary below them stay in view
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the column wraps instead
-        self.scroll.setWidget(forms)
+        self.scroll = ScrollingPanel(forms)  # the forms scroll; the buttons and the summary below them stay in view
         buttons = QGridLayout()
         for index, button in enumerate((self.train_button, self.continue_button, self.stop_button,
                                         self.use_button, self.save_button, self.open_button)):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import builtin_mnist
-from .core.errors import ModelError, first_line
+from .core.errors import AdvLensError, ModelError, first_line
 from .core.pixels import checked_pixels
 from .checkpoints import read_state_dict
 from .exported import load_exported
@@ -153,13 +153,18 @@ def load_model_steps(spec: str, device: str | None = None, arch: str | None = No
     spec = os.fspath(spec).strip()
     if not spec:
         raise ModelError("no model given")
-    if spec in BUILTIN_MODELS:
-        model = _load_builtin()
-    elif Path(spec).suffix in MODEL_FILE_SUFFIXES or Path(spec).exists():
-        model = _load_file(Path(spec), arch, trust_code)
-    else:
-        name, random_weights = _split_random_suffix(spec)
-        model = yield from _load_zoo(name, random_weights)
+    try:
+        if spec in BUILTIN_MODELS:
+            model = _load_builtin()
+        elif Path(spec).suffix in MODEL_FILE_SUFFIXES or Path(spec).exists():
+            model = _load_file(Path(spec), arch, trust_code)
+        else:
+            name, random_weights = _split_random_suffix(spec)
+            model = yield from _load_zoo(name, random_weights)
+    except (AdvLensError, GeneratorExit):
+        raise
+    except Exception as exc:  # a library's bare "pop from empty list" or "101" says nothing of what failed
+        raise ModelError(f"could not load the model {spec}: {type(exc).__name__}: {first_line(exc)}") from exc
     set_eval(model.module)
     for p in model.module.parameters():
         p.requires_grad_(False)  # attacks need gradients of inputs only

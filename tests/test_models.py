@@ -202,3 +202,18 @@ def test_loading_a_model_saved_in_train_mode_leaves_every_buffer_unchanged(tmp_p
     assert sorted(loaded) == sorted(saved)
     for name, buffer in saved.items():
         assert torch.equal(loaded[name], buffer), name
+
+
+def test_a_library_error_while_loading_names_the_model_and_the_error(tmp_path, monkeypatch):
+    """A bare IndexError("pop from empty list") or KeyError(101) from deep inside a library reaches the user as
+    one line that says which model failed and how."""
+    import engine.models as models
+
+    def broken(*_args, **_kwargs):
+        raise KeyError(101)
+
+    monkeypatch.setattr(models, "_load_file", broken)
+    path = tmp_path / "net.pt"
+    path.write_bytes(b"irrelevant")
+    with pytest.raises(ModelError, match=r"could not load the model .*net\.pt: KeyError: 101"):
+        load_model(str(path), "cpu")

@@ -103,6 +103,7 @@ class CPPNEncoding:
         self.palette = torch.tensor([SINE, SIGMOID, GAUSSIAN, LINEAR] + ([TANH] if self.values["activations"] ==
                                                                          "tanh" else []))
         slot = torch.arange(self.units)
+        self.slot_order = slot.float()
         # which (target, source) pairs may ever be connected: forward, into a non-input, out of a non-output
         self.allowed = ((slot[None, :] < slot[:, None]) & (slot[:, None] >= INPUTS)
                         & (slot[None, :] < INPUTS + self.hidden))
@@ -408,10 +409,7 @@ class CPPNEncoding:
 
     def _order_keys(self, alive: torch.Tensor) -> torch.Tensor:
         """Sort keys per slot that keep the present order and move dead hidden slots behind the living ones."""
-        keys = torch.arange(self.units, dtype=torch.float32).expand_as(alive).clone()
-        dead_hidden = ~alive
-        keys[dead_hidden] = INPUTS + self.hidden - 0.5
-        return keys
+        return torch.where(alive, self.slot_order, INPUTS + self.hidden - 0.5)  # inputs and outputs never die
 
     def _flat(self, rows: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
         """Positions in a flattened (N, U, U) field of the flat (target, source) pairs `pair` of genomes `rows`."""

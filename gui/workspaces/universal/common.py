@@ -15,7 +15,7 @@ from .computations import perturbation_picture
 def perturbation_view(name: str) -> ImageView:
     """A panel for `perturbation_picture`s: its levels are set before the first image, because pyqtgraph applies
     levels given to an empty item after that image and would undo the ones passed with it."""
-    return ImageView(name, levels=(0, 255))
+    return ImageView(name, levels=(0, 255), bar_row=True)
 
 
 def show_perturbation(view: ImageView, delta_chw: np.ndarray) -> None:

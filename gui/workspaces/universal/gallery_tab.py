@@ -57,7 +57,7 @@ class GalleryTab(WorkspaceTab):
         self.grid.setSpacing(6)
         self.grid.currentItemChanged.connect(self._enlarge)
         self.enlarged = perturbation_view("class perturbation (amplified)")
-        self.examples = ImageView("real images of the class, with it")
+        self.examples = ImageView("real images of the class, with it", bar_row=True)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         for view in (self.enlarged, self.examples):

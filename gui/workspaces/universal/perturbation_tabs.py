@@ -35,7 +35,7 @@ class UapTab(WorkspaceTab):
         self.settings = SpecForm("UAP settings", "uap")
         self.finish_controls()
         self.v_view = perturbation_view("universal perturbation v")
-        self.flipping_view = ImageView("images being worked on, with v")
+        self.flipping_view = ImageView("images being worked on, with v", bar_row=True)  # level with v's bar
         self.flipping_view.set_title("a few images of the current batch")
         self.curve = ScoreCurve("fooling rate on the computing half", x_label="pass", symbols=True)
         for column, view in enumerate((self.v_view, self.flipping_view)):
@@ -100,8 +100,8 @@ class TargetedTab(WorkspaceTab):
         self.settings = SpecForm("targeted image settings", "targeted-universal")
         self.finish_controls()
         self.delta_view = perturbation_view("delta (amplified)")
-        self.natural_view = ImageView("selected image")
-        self.applied_view = ImageView("with delta")
+        self.natural_view = ImageView("selected image", bar_row=True)  # level with delta's colour bar
+        self.applied_view = ImageView("with delta", bar_row=True)
         for column, view in enumerate((self.delta_view, self.natural_view, self.applied_view)):
             self.body.addWidget(view.label, 0, column)
             self.body.addWidget(view.widget, 1, column)

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, Qt
 from engine.attacks import ATTACKS
 from gui.session import LOADED
 
-from workspace_helpers import RUN_TIMEOUT_MS, loaded_session, run_and_wait, shown_on_screen
+from workspace_helpers import RUN_TIMEOUT_MS, run_and_wait, shown_visualize_workspace
 
 LOAD_TIMEOUT_MS = 120_000
 DEAD_LAYER, DEAD_CHANNEL = "features.6", 0  # a ReLU channel of the built-in model that stays 0 on every digit
@@ -112,10 +112,7 @@ def test_the_perturbation_view_has_a_colour_bar_of_its_signed_range(qtbot, windo
 
 @pytest.fixture
 def visualize(qtbot):
-    from gui.workspaces.visualize import VisualizeWorkspace
-    page = shown_on_screen(qtbot, VisualizeWorkspace(loaded_session(qtbot)))
-    qtbot.waitUntil(lambda: page.browser.layer is not None and page.outputs[1].run_button.isEnabled(),
-                    timeout=RUN_TIMEOUT_MS)
+    page = shown_visualize_workspace(qtbot)
     yield page
     page.shutdown()
 

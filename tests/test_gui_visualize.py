@@ -11,16 +11,13 @@ import threading
 import numpy as np
 import pytest
 
-from workspace_helpers import (RUN_TIMEOUT_MS, close_mid_run, export_and_wait, loaded_session, note_steps,
-                               run_and_wait, shown_on_screen, start, stop_and_wait)
+from workspace_helpers import (RUN_TIMEOUT_MS, close_mid_run, export_and_wait, note_steps,
+                               run_and_wait, shown_visualize_workspace, start, stop_and_wait)
 
 
 @pytest.fixture
 def workspace(qtbot):
-    from gui.workspaces.visualize import VisualizeWorkspace
-    page = shown_on_screen(qtbot, VisualizeWorkspace(loaded_session(qtbot)))
-    qtbot.waitUntil(lambda: page.browser.layer is not None and page.outputs[1].run_button.isEnabled(),
-                    timeout=RUN_TIMEOUT_MS)
+    page = shown_visualize_workspace(qtbot)
     yield page
     page.shutdown()
 

@@ -22,6 +22,15 @@ def shown_on_screen(qtbot, page):
     return page
 
 
+def shown_visualize_workspace(qtbot):
+    """The Visualize workspace on the built-in model, on screen, once its layer browser is ready."""
+    from gui.workspaces.visualize import VisualizeWorkspace
+    page = shown_on_screen(qtbot, VisualizeWorkspace(loaded_session(qtbot)))
+    qtbot.waitUntil(lambda: page.browser.layer is not None and page.outputs[1].run_button.isEnabled(),
+                    timeout=RUN_TIMEOUT_MS)
+    return page
+
+
 def start(qtbot, workspace, tab):
     workspace.tabs.setCurrentWidget(tab)
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)

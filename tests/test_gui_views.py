@@ -297,3 +297,18 @@ def test_decimal_fields_have_room_for_a_small_value(qtbot):
     qtbot.waitUntil(spin.isVisible)
     shown = spin.lineEdit().cursorRect()  # laid out: the line edit's width is what the text gets
     assert spin.lineEdit().width() >= spin.fontMetrics().horizontalAdvance("0.03137") and shown is not None
+
+
+def test_a_long_choice_in_a_narrow_combo_ends_in_an_ellipsis_not_cut_off(qtbot):
+    from gui.widgets.combo import ElidingComboBox
+
+    combo = ElidingComboBox()
+    qtbot.addWidget(combo)
+    combo.addItem("sine, sigmoid, Gaussian, linear")
+    combo.resize(110, combo.sizeHint().height())
+    combo.show()
+    qtbot.waitUntil(combo.isVisible)
+    shown = combo.shown_text(80)
+    assert shown.endswith("…") and combo.fontMetrics().horizontalAdvance(shown) <= 80
+    assert combo.itemText(0) == "sine, sigmoid, Gaussian, linear"  # the list keeps it whole
+    assert combo.shown_text(1000) == "sine, sigmoid, Gaussian, linear"

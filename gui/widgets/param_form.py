@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QWidget
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QWidget
 
 from engine.attacks import AttackSpec
 from engine.core import Param, ParamSet
 
+from .combo import ElidingComboBox
 from .number_box import TypedDoubleSpinBox, TypedSpinBox
 from .style import hint_label
 
@@ -225,7 +226,7 @@ class IntEditor(ParamEditor):
 class ChoiceEditor(ParamEditor):
     def __init__(self, param: Param):
         super().__init__(param)
-        self.widget = self.combo = QComboBox()
+        self.widget = self.combo = ElidingComboBox()  # long titles end in "…" in a narrow form
         titles = param.titles or param.choices
         for choice, title in zip(param.choices, titles):
             self.combo.addItem(title, choice)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxL
 from engine.attacks import get_attack
 from engine.training.comparisons import ROBUSTNESS_ATTACKS, RobustnessRow, TransferMatrix
 
+from ...widgets.combo import ElidingComboBox
 from ...widgets.shaded_table import ShadedTable
 from ...widgets.style import hint_label
 
@@ -59,10 +60,10 @@ class ResultTables(QTabWidget):
                                           "attack's success on the images it classifies correctly.")
         self.transfer_note = hint_label("Run the transfer matrix: adversarial images made on each model (rows) "
                                         "shown to every model (columns).")
-        self.quantity = QComboBox()
+        self.quantity = ElidingComboBox()
         self.quantity.addItem("label-flip rate (prediction changed from the clean one)", FLIP)
         self.quantity.addItem("error against the true labels", ERROR)
-        # the choices are long sentences: cut short in a narrow window (in full in the list)
+        # the choices are long sentences: shortened with "…" in a narrow window (in full in the list)
         self.quantity.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.quantity.setMinimumContentsLength(QUANTITY_CHARACTERS)
         self.quantity.currentIndexChanged.connect(lambda _index: self._draw_transfer())

@@ -240,6 +240,11 @@ def test_pick_draws_each_candidate_uniformly():
     assert (picked.view(draws, 3)[:, 2] == 7).all()
 
 
+def test_pick_among_no_columns_finds_nothing():
+    found, picked = pick_in_rows(torch.zeros(3, 0, dtype=torch.bool), uniforms(3, seeded(1)))
+    assert not found.any() and picked.tolist() == [0, 0, 0]
+
+
 def test_pick_for_chosen_rows_draws_what_picking_for_all_would():
     """Operators build candidates only for the genomes they apply to; the picks (and the random stream) must be
     those of picking for every genome and keeping the chosen ones."""

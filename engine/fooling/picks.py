@@ -32,15 +32,15 @@ def pick_in_rows(candidates: torch.Tensor, draws: torch.Tensor) -> tuple[torch.T
     from the running count of blocks, then its column within that block: small running counts instead of
     listing every candidate (half of the U x U pairs are candidates for a new connection)."""
     n, size = candidates.shape
+    if size == 0:
+        return torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.int64)
     block = math.isqrt(size) if math.isqrt(size) ** 2 == size else size
     blocks = candidates.view(n, size // block, block)
     per_block = blocks.view(torch.uint8).sum(2)  # (N, blocks); uint8: summing bools directly is slower
     running = per_block.cumsum(1)
-    counts = running[:, -1] if size else torch.zeros(n, dtype=torch.int64)
+    counts = running[:, -1]
     k = (draws * counts).to(torch.int64)
     k = torch.minimum(k, counts - 1).clamp_(min=0)  # should rounding ever reach the count
-    if size == 0:
-        return counts > 0, k
     chosen_block = first_exceeding(running, k).clamp_(max=size // block - 1)
     before = (running - per_block).gather(1, chosen_block[:, None]).squeeze(1)  # candidates in earlier blocks
     within = blocks[torch.arange(n), chosen_block].view(torch.uint8).cumsum(1)

@@ -5,9 +5,9 @@ inputs (x, y, distance to the centre, bias), evaluated at every pixel; a pixel i
 A population is held as padded tensors so that rendering and mutation are tensor-level over all genomes:
 unit slots 0..3 are the inputs, then `max_hidden_units` hidden slots, then one output per channel. A unit only
 takes input from lower-numbered slots (`connected[n, target, source]` is strictly lower-triangular), so every
-genome is acyclic by construction. Living hidden units always occupy the first hidden slots (mutation renumbers
-them, keeping a topological order). Rendering evaluates only the units that reach an output, a level (of equal
-longest path to an output) at a time.
+genome is acyclic by construction. A deleted unit leaves its slot free; an added one takes the first free slot
+and is renumbered to sit after its source, keeping a topological order. Rendering evaluates only the units that
+reach an output, a level (of equal longest path to an output) at a time.
 """
 from __future__ import annotations
 
@@ -136,7 +136,8 @@ class CPPNEncoding:
         """New genomes, each mutated as `DnnFF::mutate` does: every weight and activation may change, then with
         their rates one connection is moved, added and deleted and one unit added and deleted."""
         v, n = self.values, len(genomes)
-        genomes = self.select(genomes, torch.arange(n))  # the one copy; every operator below changes it in place
+        genomes = CPPNGenomes(*(getattr(genomes, key).clone() for key in _FIELDS))  # the one copy: every operator
+        # below changes it in place
 
         def chance(rate: float) -> torch.Tensor:
             return torch.rand(n, generator=generator) < rate
@@ -185,8 +186,8 @@ class CPPNEncoding:
         so units can be evaluated a height at a time: a handful of levels instead of a loop over all slots."""
         height = torch.full(genomes.alive.shape, _UNREACHED, dtype=torch.int64)
         height[:, self.outputs] = 0
-        last = INPUTS + (int(self.hidden_counts(genomes).max()) if len(genomes) else 0)
-        for slot in range(last - 1, INPUTS - 1, -1):  # a unit feeds only higher slots: theirs are known
+        living = INPUTS + genomes.alive[:, INPUTS:INPUTS + self.hidden].any(0).nonzero().squeeze(1)
+        for slot in reversed(living.tolist()):  # a unit feeds only higher slots: theirs are known
             height[:, slot] = torch.where(genomes.connected[:, :, slot], height, _UNREACHED).amax(1) + 1
         return height
 
@@ -274,7 +275,7 @@ class CPPNEncoding:
                               torch.from_numpy(np.asarray(arrays["activation"]).astype(np.int64)),
                               torch.from_numpy(np.asarray(arrays["alive"], dtype=bool).copy()))
         self._check(genomes)
-        return self._compact(genomes)
+        return genomes
 
     def _check(self, genomes: CPPNGenomes):
         n = len(genomes)
@@ -354,44 +355,37 @@ class CPPNEncoding:
         sources_free = free[k, target]  # (k, U): other sources into this target
         targets_free = free[k, :, source]  # (k, U): other targets of this source
         has, new_end = pick_in_rows(torch.where(move_source[:, None], sources_free, targets_free),
-                             uniforms(len(rows), generator))
+                                    uniforms(len(rows), generator))
         rows, target, source, new_end = rows[has], target[has], source[has], new_end[has]
-        move_source = move_source[has]
-        new_target = torch.where(move_source, target, new_end)
-        new_source = torch.where(move_source, new_end, source)
-        connected, weight = genomes.connected, genomes.weight
-        kept = weight[rows, target, source]
-        connected[rows, target, source] = False
-        weight[rows, target, source] = 0.0
-        connected[rows, new_target, new_source] = True
-        weight[rows, new_target, new_source] = kept
-        return _with(genomes, connected=connected, weight=weight)
+        new_pair = torch.where(move_source[has], target * self.units + new_end, new_end * self.units + source)
+        self._move_connections(genomes, self._flat(rows, pair[has]), self._flat(rows, new_pair))
+        return genomes
 
     def _add_unit(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
         """A new unit splits a random connection s -> t into s -> new -> t, both with the old weight
-        (`Dnn::_add_neuron_on_conn`); skipped at the cap. The new unit is renumbered to sit just after s."""
-        hidden_counts = self.hidden_counts(genomes)
-        rows, pair = pick_for_chosen(chosen & (hidden_counts < self.hidden),
-                               lambda rows: genomes.connected[rows].flatten(1), generator)
+        (`Dnn::_add_neuron_on_conn`); skipped at the cap. The new unit takes a free hidden slot and is renumbered
+        to sit just after s (the living hidden units of these genomes then fill the first slots)."""
+        hidden = genomes.alive[:, INPUTS:INPUTS + self.hidden]
+        rows, pair = pick_for_chosen(chosen & ~hidden.all(1), lambda rows: genomes.connected[rows].flatten(1),
+                                     generator)
         target, source = pair // self.units, pair % self.units
-        slot = INPUTS + hidden_counts[rows]  # the first free hidden slot (living ones come first)
-        connected, weight = genomes.connected, genomes.weight
-        alive, activation = genomes.alive, genomes.activation
-        kept = weight[rows, target, source]
-        connected[rows, target, source] = False
-        weight[rows, target, source] = 0.0
-        connected[rows, slot, source] = True
-        weight[rows, slot, source] = kept
-        connected[rows, target, slot] = True
-        weight[rows, target, slot] = kept
-        alive[rows, slot] = True
-        activation[rows, slot] = self._random_activations((len(rows),), generator)
-        keys = self._order_keys(alive)
-        keys[rows, slot] = source.clamp(min=INPUTS - 1).float() + 0.5  # after its source, before its target
-        return _reorder(CPPNGenomes(weight, connected, activation, alive), keys, rows)
+        slot = INPUTS + hidden[rows].view(torch.uint8).argmin(1)  # the first free hidden slot
+        u = self.units
+        split = self._flat(rows, pair)
+        into_new, out_of_new = self._flat(rows, slot * u + source), self._flat(rows, target * u + slot)
+        self._move_connections(genomes, split, into_new)
+        genomes.connected.view(-1)[out_of_new] = True
+        genomes.weight.view(-1)[out_of_new] = genomes.weight.view(-1)[into_new]
+        unit = rows * u + slot
+        genomes.alive.view(-1)[unit] = True
+        genomes.activation.view(-1)[unit] = self._random_activations((len(rows),), generator)
+        keys = self._order_keys(genomes.alive)
+        keys.view(-1)[unit] = source.clamp(min=INPUTS - 1).float() + 0.5  # after its source, before its target
+        return _reorder(genomes, keys, rows)
 
     def _delete_unit(self, genomes: CPPNGenomes, chosen: torch.Tensor, generator) -> CPPNGenomes:
-        """A random hidden unit and its connections go (`Dnn::_del_neuron`); the rest move up to fill its slot."""
+        """A random hidden unit and its connections go (`Dnn::_del_neuron`), leaving its slot free: the slots
+        keep a topological order, and the next added unit fills the first free one."""
         def hidden_of(rows: torch.Tensor) -> torch.Tensor:
             hidden = genomes.alive[rows]
             hidden[:, :INPUTS] = False
@@ -399,13 +393,20 @@ class CPPNEncoding:
             return hidden
 
         rows, unit = pick_for_chosen(chosen, hidden_of, generator)
-        connected, weight, alive = genomes.connected, genomes.weight, genomes.alive
-        connected[rows, unit, :] = False
-        connected[rows, :, unit] = False
-        weight[rows, unit, :] = 0.0
-        weight[rows, :, unit] = 0.0
-        alive[rows, unit] = False
-        return self._compact(_with(genomes, connected=connected, weight=weight, alive=alive), rows)
+        for field, cleared in ((genomes.connected, False), (genomes.weight, 0.0)):
+            field[rows, unit, :] = cleared
+            field[rows, :, unit] = cleared
+        genomes.alive[rows, unit] = False
+        return genomes
+
+    def _move_connections(self, genomes: CPPNGenomes, old: torch.Tensor, new: torch.Tensor) -> None:
+        """The connections at flat positions `old` move to `new`, keeping their weights."""
+        connected, weight = genomes.connected.view(-1), genomes.weight.view(-1)
+        kept = weight[old]
+        connected[old] = False
+        weight[old] = 0.0
+        connected[new] = True
+        weight[new] = kept
 
     def _order_keys(self, alive: torch.Tensor) -> torch.Tensor:
         """Sort keys per slot that keep the present order and move dead hidden slots behind the living ones."""
@@ -418,10 +419,6 @@ class CPPNEncoding:
     def hidden_counts(self, genomes: CPPNGenomes) -> torch.Tensor:
         """(N,) living hidden units per genome."""
         return genomes.alive[:, INPUTS:INPUTS + self.hidden].sum(1)
-
-    def _compact(self, genomes: CPPNGenomes, rows: torch.Tensor | None = None) -> CPPNGenomes:
-        """The genomes (those at `rows`, all when None) renumbered so that living hidden units come first."""
-        return _reorder(genomes, self._order_keys(genomes.alive), rows)
 
 
 _FIELDS = ("weight", "connected", "activation", "alive")

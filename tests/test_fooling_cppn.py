@@ -6,7 +6,7 @@ import torch
 
 from engine.core.errors import ParameterError
 from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding
-from engine.fooling.picks import pick_for_chosen, pick_in_rows, positions_of, uniforms
+from engine.fooling.picks import pick_for_chosen, pick_in_rows, true_positions, uniforms
 
 
 def seeded(seed=0):
@@ -260,13 +260,11 @@ def test_pick_for_chosen_rows_draws_what_picking_for_all_would():
     assert candidates[rows, picks].all()
 
 
-def test_positions_of_finds_the_chosen_trues_as_nonzero_lists_them():
+def test_true_positions_list_the_trues_as_nonzero_does():
     for seed, density in enumerate((0.0, 0.02, 0.3, 1.0)):
-        mask = torch.rand(300, 35, generator=seeded(seed)) < density
-        per_row = mask.view(torch.uint8).sum(1)
-        listed = mask.flatten().nonzero().squeeze(1)
-        j = (torch.rand(len(listed), generator=seeded(10 + seed)) < 0.3).nonzero().squeeze(1)
-        assert torch.equal(positions_of(mask, per_row, per_row.cumsum(0), j), listed[j])
+        mask = torch.rand(30, 35, 35, generator=seeded(seed)) < density
+        for view in (mask, mask.transpose(1, 2), mask[::2, 3:]):  # strided views: positions in their own order
+            assert torch.equal(true_positions(view), view.flatten().nonzero().squeeze(1))
 
 
 def test_mutation_leaves_its_parents_untouched():
@@ -279,3 +277,15 @@ def test_mutation_leaves_its_parents_untouched():
         encoding.mutate(parents, gen)
     after = [getattr(parents, key) for key in ("weight", "connected", "activation", "alive")]
     assert all(torch.equal(a, b) for a, b in zip(before, after))
+
+
+def test_pick_is_the_kth_candidate_of_its_row():
+    for seed, density in enumerate((0.01, 0.2, 0.9)):
+        candidates = torch.rand(40, 1225, generator=seeded(seed)) < density
+        draws = uniforms(40, seeded(20 + seed))
+        found, picked = pick_in_rows(candidates, draws)
+        for row in range(40):
+            listed = candidates[row].nonzero().squeeze(1)
+            assert bool(found[row]) == (len(listed) > 0)
+            if len(listed):
+                assert int(picked[row]) == int(listed[int(draws[row] * len(listed))])

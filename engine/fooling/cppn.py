@@ -20,7 +20,7 @@ import torch
 
 from ..core.errors import ParameterError
 from ..core.params import Param, ParamSet, Rule
-from .picks import pick_for_chosen, pick_in_rows, positions_of, uniforms
+from .picks import pick_for_chosen, pick_in_rows, true_positions, uniforms
 
 SINE, SIGMOID, GAUSSIAN, LINEAR, TANH = range(5)
 ACTIVATION_NAMES = ("sine", "sigmoid", "gaussian", "linear", "tanh")
@@ -305,11 +305,8 @@ class CPPNEncoding:
         each connection's weight with probability weight_mutation_rate. Randoms are drawn per connection only."""
         v = self.values
         limit, exponent = v["weight_limit"], 1.0 / (v["weight_eta"] + 1.0)
-        per_row = genomes.connected.view(-1, self.units).view(torch.uint8).sum(1)  # per (genome, target)
-        running = per_row.cumsum(0)
-        count = int(running[-1]) if len(running) else 0
-        chosen = torch.rand(count, generator=generator) < v["weight_mutation_rate"]
-        at = positions_of(genomes.connected.view(-1, self.units), per_row, running, chosen.nonzero().squeeze(1))
+        connections = true_positions(genomes.connected)
+        at = connections[torch.rand(len(connections), generator=generator) < v["weight_mutation_rate"]]
         r = torch.rand(len(at), generator=generator)
         delta = torch.where(r < 0.5, (2.0 * r) ** exponent - 1.0, 1.0 - (2.0 * (1.0 - r)) ** exponent)
         weight = genomes.weight.view(-1)  # mutate() owns its copy: operators change it in place

@@ -24,7 +24,7 @@ def evolved(encoding, count=64, generations=15, seed=0):
 def test_params_declare_the_authors_rates():
     defaults = CPPN.defaults()
     assert (defaults["add_connection_rate"], defaults["delete_connection_rate"], defaults["change_connection_rate"],
-            defaults["add_unit_rate"], defaults["delete_unit_rate"]) == (0.5, 0.3, 0.5, 0.5, 0.2)
+            defaults["add_unit_rate"], defaults["delete_unit_rate"]) == (0.5, 0.3, 0.0, 0.5, 0.2)  # moving: never
     assert (defaults["weight_mutation_rate"], defaults["weight_eta"], defaults["weight_limit"]) == (0.1, 15.0, 10.0)
     with pytest.raises(ParameterError):
         CPPNEncoding(1, {"initial_hidden_units": 5, "max_hidden_units": 2})
@@ -87,7 +87,7 @@ def test_mutation_rates_match_the_declared_ones():
 
 def test_change_connection_moves_one_connection():
     encoding = CPPNEncoding(1, {"initial_hidden_units": 3, "add_unit_rate": 0.0, "add_connection_rate": 0.0,
-                                "delete_unit_rate": 0.0, "delete_connection_rate": 0.0,
+                                "delete_unit_rate": 0.0, "delete_connection_rate": 0.0, "change_connection_rate": 0.5,
                                 "weight_mutation_rate": 0.0, "activation_mutation_rate": 0.0})
     generator = seeded(2)
     parents = encoding.random(2000, generator)
@@ -289,3 +289,19 @@ def test_pick_is_the_kth_candidate_of_its_row():
             assert bool(found[row]) == (len(listed) > 0)
             if len(listed):
                 assert int(picked[row]) == int(listed[int(draws[row] * len(listed))])
+
+
+def test_heights_are_the_longest_paths_to_an_output():
+    encoding = CPPNEncoding(3, {"max_hidden_units": 12})
+    genomes = evolved(encoding, count=30, generations=60, seed=5)
+    heights = encoding.heights(genomes)
+    for g in range(len(genomes)):
+        longest = {unit: 0 for unit in encoding.outputs.tolist()}
+        for unit in range(encoding.units - encoding.channels - 1, INPUTS - 1, -1):  # targets lie in higher slots
+            lengths = [longest[t] + 1 for t in genomes.connected[g, :, unit].nonzero().flatten().tolist()
+                       if t in longest]
+            if lengths:
+                longest[unit] = max(lengths)
+        expected = [longest.get(unit, -1) for unit in range(encoding.units)]
+        assert [max(h, -1) for h in heights[g].tolist()] == expected
+    assert int(heights.max()) >= 3  # deep networks, not only inputs wired to outputs

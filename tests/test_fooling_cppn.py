@@ -291,8 +291,9 @@ def test_pick_is_the_kth_candidate_of_its_row():
                 assert int(picked[row]) == int(listed[int(draws[row] * len(listed))])
 
 
-def test_heights_are_the_longest_paths_to_an_output():
-    encoding = CPPNEncoding(3, {"max_hidden_units": 12})
+@pytest.mark.parametrize("hidden", [12, 70])  # 19 slots: one 64-bit word per set of units; 77 slots: two
+def test_heights_are_the_longest_paths_to_an_output(hidden):
+    encoding = CPPNEncoding(3, {"max_hidden_units": hidden, "initial_hidden_units": hidden // 4})
     genomes = evolved(encoding, count=30, generations=60, seed=5)
     heights = encoding.heights(genomes)
     for g in range(len(genomes)):

@@ -173,7 +173,8 @@ def _renumber(g: GenomeArrays, rows: np.ndarray, order: np.ndarray) -> None:
     other genomes keep their numbering (and cost nothing)."""
     k, u = order.shape
     pairs = (order[:, :, None] * u + order[:, None, :]).reshape(k, u * u)  # [target, source] -> old flat position
+    # gathers through flat positions: several times faster than take_along_axis, which builds index grids
     for field in (g.weight, g.connected):
-        field[rows] = np.take_along_axis(field[rows].reshape(k, u * u), pairs, axis=1).reshape(k, u, u)
+        field[rows] = field.reshape(-1)[(rows * (u * u))[:, None] + pairs].reshape(k, u, u)
     for field in (g.activation, g.alive):
-        field[rows] = np.take_along_axis(field[rows], order, axis=1)
+        field[rows] = field.reshape(-1)[(rows * u)[:, None] + order]

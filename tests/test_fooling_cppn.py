@@ -145,7 +145,10 @@ def test_render_in_chunks_matches_one_batch():
     encoding = CPPNEncoding(1)
     genomes = evolved(encoding, count=12, generations=20)
     whole = encoding.render(genomes, (1, 20, 20))
-    assert torch.allclose(encoding.render(genomes, (1, 20, 20), budget=1), whole)
+    assert torch.allclose(encoding.render(genomes, (1, 20, 20), budget=1), whole)  # a genome at a time
+    evaluated = int(encoding.needed_units(genomes).sum()) * 400
+    for parts in (2, 3, 5):  # chunks of several genomes, of unequal sizes
+        assert torch.allclose(encoding.render(genomes, (1, 20, 20), budget=evaluated // parts), whole)
     assert torch.allclose(encoding.render(encoding.select(genomes, torch.tensor([5])), (1, 20, 20)), whole[5:6])
 
 

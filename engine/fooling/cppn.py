@@ -262,9 +262,11 @@ class CPPNEncoding:
     # --- populations --------------------------------------------------------------------------------------------
 
     def select(self, genomes: CPPNGenomes, index: torch.Tensor) -> CPPNGenomes:
-        index = torch.as_tensor(index, dtype=torch.long)
-        return CPPNGenomes(genomes.weight[index], genomes.connected[index], genomes.activation[index],
-                           genomes.alive[index])
+        """Copies of the genomes at `index` (np.take: several times faster than torch's advanced indexing for
+        the 100 parents a generation draws)."""
+        index = np.asarray(index, dtype=np.int64)
+        return CPPNGenomes(*(torch.from_numpy(np.take(getattr(genomes, key).numpy(), index, axis=0))
+                             for key in _FIELDS))
 
     def join(self, batches: Sequence[CPPNGenomes]) -> CPPNGenomes:
         return CPPNGenomes(*(torch.cat([getattr(b, key) for b in batches]) for key in _FIELDS))

@@ -50,8 +50,10 @@ def test_random_genomes_are_varied_patterns():
 def test_connections_stay_feed_forward_and_weights_in_range():
     encoding = CPPNEncoding(3, {"max_hidden_units": 8})
     genomes = evolved(encoding, count=128, generations=40)
-    strictly_lower = torch.ones(encoding.units, encoding.units, dtype=torch.bool).tril(-1)
-    assert not (genomes.connected & ~strictly_lower).any()
+    source_first = genomes.rank[:, None, :] < genomes.rank[:, :, None]  # [target, source]
+    assert not (genomes.connected & ~source_first).any()  # forward in each genome's order: acyclic
+    assert all(sorted(ranks) == list(range(encoding.units)) for ranks in genomes.rank.tolist())
+    assert (genomes.rank[:, :INPUTS] == torch.arange(INPUTS)).all()
     assert not genomes.connected[:, :, encoding.outputs].any()  # outputs feed nothing
     assert not genomes.connected[:, :INPUTS].any()  # inputs are fed by nothing
     assert int(encoding.hidden_counts(genomes).max()) <= 8
@@ -122,6 +124,20 @@ def test_arrays_round_trip_renders_identically():
         encoding.from_arrays(cyclic)
 
 
+def test_files_without_an_order_keep_their_slot_order_and_backward_orders_are_refused():
+    encoding = CPPNEncoding(1)
+    genomes = evolved(encoding, count=8, generations=1)
+    arrays = encoding.to_arrays(genomes)
+    older = {key: value for key, value in arrays.items() if key != "rank"}  # written before ranks existed
+    assert torch.equal(encoding.from_arrays(older).rank, torch.arange(encoding.units, dtype=torch.int16)
+                       .repeat(8, 1))
+    backward = {key: value.copy() for key, value in arrays.items()}
+    fed = int(np.flatnonzero(arrays["connected"][0, encoding.units - 1])[0])  # a source of genome 0's output
+    backward["rank"][0, [fed, encoding.units - 1]] = backward["rank"][0, [encoding.units - 1, fed]]
+    with pytest.raises(ParameterError, match="not feed-forward"):
+        encoding.from_arrays(backward)
+
+
 def test_seeded_runs_repeat():
     encoding = CPPNEncoding(1)
     first, second = evolved(encoding, seed=7), evolved(encoding, seed=7)
@@ -171,14 +187,14 @@ def plain_inputs(height, width, coordinates):
 
 
 def plain_render(encoding, genomes, shape, coordinates="centred"):
-    """Each genome alone, in double precision: every living unit in slot order is its function of the sum of
-    weight x source value over its connections; a pixel is |output| clipped to [0, 1]."""
+    """Each genome alone, in double precision: every living unit in the genome's order (rank) is its function of
+    the sum of weight x source value over its connections; a pixel is |output| clipped to [0, 1]."""
     channels, height, width = shape
     images = []
     for g in range(len(genomes)):
         values = dict(enumerate(plain_inputs(height, width, coordinates)))
-        for unit in range(INPUTS, encoding.units):
-            if genomes.alive[g, unit]:
+        for unit in genomes.rank[g].argsort().tolist():
+            if unit >= INPUTS and genomes.alive[g, unit]:
                 total = torch.zeros(height * width, dtype=DOUBLE)
                 for source in genomes.connected[g, unit].nonzero().flatten().tolist():
                     total = total + float(genomes.weight[g, unit, source]) * values[source]
@@ -303,7 +319,7 @@ def test_heights_are_the_longest_paths_to_an_output(hidden):
     heights = encoding.heights(genomes)
     for g in range(len(genomes)):
         longest = {unit: 0 for unit in encoding.outputs.tolist()}
-        for unit in range(encoding.units - encoding.channels - 1, INPUTS - 1, -1):  # targets lie in higher slots
+        for unit in genomes.rank[g, INPUTS:].argsort(descending=True).add(INPUTS).tolist():  # targets first
             lengths = [longest[t] + 1 for t in genomes.connected[g, :, unit].nonzero().flatten().tolist()
                        if t in longest]
             if lengths:

@@ -3,11 +3,11 @@ genotype): an image is a small feed-forward network of sine, sigmoid, Gaussian a
 inputs (x, y, distance to the centre, bias), evaluated at every pixel; a pixel is |output| in [0, 1].
 
 A population is held as padded tensors so that rendering and mutation are tensor-level over all genomes:
-unit slots 0..3 are the inputs, then `max_hidden_units` hidden slots, then one output per channel. A unit only
-takes input from lower-numbered slots (`connected[n, target, source]` is strictly lower-triangular), so every
-genome is acyclic by construction. A deleted unit leaves its slot free; an added one takes the first free slot
-and is renumbered to sit after its source, keeping a topological order. Rendering evaluates only the units that
-reach an output, a level (of equal longest path to an output) at a time.
+unit slots 0..3 are the inputs, then `max_hidden_units` hidden slots, then one output per channel. Each slot has
+a `rank` in a topological order of its genome, and a unit only takes input from units of lower rank, so every
+genome is acyclic by construction. Slots never move: a deleted unit leaves its slot free, an added one takes the
+first free slot and the rank just after its source (the mutation operators are in `cppn_mutation`). Rendering
+evaluates only the units that reach an output, a level (of equal longest path to an output) at a time.
 """
 from __future__ import annotations
 
@@ -58,12 +58,15 @@ CPPN = ParamSet("cppn", (
 @dataclass(frozen=True)
 class CPPNGenomes:
     """N padded networks. `weight` and `connected` are (N, U, U) indexed [target, source] (weight 0 where not
-    connected); `activation` (N, U) int64 ids; `alive` (N, U) bool (inputs and outputs always alive)."""
+    connected); `activation` (N, U) int64 ids; `alive` (N, U) bool (inputs and outputs always alive); `rank`
+    (N, U) int16: each slot's place in a topological order (every connection goes from a lower to a higher
+    rank; the inputs rank 0..3)."""
 
     weight: torch.Tensor
     connected: torch.Tensor
     activation: torch.Tensor
     alive: torch.Tensor
+    rank: torch.Tensor
 
     def __len__(self) -> int:
         return self.weight.shape[0]
@@ -109,8 +112,9 @@ class CPPNEncoding:
         self.outputs = torch.arange(INPUTS + self.hidden, self.units)
         palette = [SINE, SIGMOID, GAUSSIAN, LINEAR] + ([TANH] if self.values["activations"] == "tanh" else [])
         slot = torch.arange(self.units)
-        # which (target, source) pairs may ever be connected: forward, into a non-input, out of a non-output
-        self.allowed = ((slot[None, :] < slot[:, None]) & (slot[:, None] >= INPUTS)
+        # which (target, source) pairs may be connected (where the source ranks first): into a non-input, out of
+        # a non-output
+        self.allowed = ((slot[None, :] != slot[:, None]) & (slot[:, None] >= INPUTS)
                         & (slot[None, :] < INPUTS + self.hidden))
         self._grids: dict[tuple[int, int], torch.Tensor] = {}
         self.mutator = Mutator(INPUTS, self.hidden, self.units, self.allowed.numpy(), np.array(palette), self.values)
@@ -128,7 +132,8 @@ class CPPNEncoding:
         alive[:, :INPUTS] = True
         alive[:, self.outputs] = True
         activation = torch.from_numpy(self.mutator.random_activations((n, u), generator))
-        genomes = CPPNGenomes(weight, connected, activation, alive)
+        rank = torch.arange(u, dtype=torch.int16).repeat(n, 1)
+        genomes = CPPNGenomes(weight, connected, activation, alive, rank)
         arrays, everyone = _arrays(genomes), np.ones(n, dtype=bool)
         for _ in range(self.values["initial_hidden_units"]):
             self.mutator.add_unit(arrays, everyone, generator)
@@ -273,11 +278,13 @@ class CPPNEncoding:
 
     def to_arrays(self, genomes: CPPNGenomes) -> dict[str, np.ndarray]:
         return {"weight": genomes.weight.numpy().astype(np.float32), "connected": genomes.connected.numpy(),
-                "activation": genomes.activation.numpy().astype(np.int8), "alive": genomes.alive.numpy()}
+                "activation": genomes.activation.numpy().astype(np.int8), "alive": genomes.alive.numpy(),
+                "rank": genomes.rank.numpy()}
 
     def from_arrays(self, arrays: Mapping[str, np.ndarray]) -> CPPNGenomes:
-        """Genomes written by `to_arrays`, checked (ParameterError when they do not fit this encoding)."""
-        missing = [key for key in _FIELDS if key not in arrays]
+        """Genomes written by `to_arrays`, checked (ParameterError when they do not fit this encoding). Files
+        without `rank` (written before it existed) kept their slots in a topological order: rank = slot."""
+        missing = [key for key in _FIELDS if key not in arrays and key != "rank"]
         if missing:
             raise ParameterError(f"saved CPPN genomes lack {', '.join(missing)}")
         weight = torch.from_numpy(np.asarray(arrays["weight"], dtype=np.float32).copy())
@@ -289,9 +296,14 @@ class CPPNEncoding:
         connected = torch.from_numpy(np.asarray(arrays["connected"], dtype=bool).copy())
         if connected.shape == weight.shape:
             weight = torch.where(connected, weight, torch.zeros(()))  # rendering relies on 0 where unconnected
+        alive = torch.from_numpy(np.asarray(arrays["alive"], dtype=bool).copy())
+        rank = np.asarray(arrays["rank"]) if "rank" in arrays else np.broadcast_to(np.arange(self.units), alive.shape)
+        if rank.shape != alive.shape or not np.issubdtype(rank.dtype, np.integer) \
+                or rank.min(initial=0) < 0 or rank.max(initial=0) >= self.units:
+            raise ParameterError("saved CPPN genomes have an invalid order of units (rank)")
         genomes = CPPNGenomes(weight, connected,
-                              torch.from_numpy(np.asarray(arrays["activation"]).astype(np.int64)),
-                              torch.from_numpy(np.asarray(arrays["alive"], dtype=bool).copy()))
+                              torch.from_numpy(np.asarray(arrays["activation"]).astype(np.int64)), alive,
+                              torch.from_numpy(rank.astype(np.int16)))
         self._check(genomes)
         return genomes
 
@@ -301,7 +313,8 @@ class CPPNEncoding:
                       and genomes.alive.shape == (n, self.units))
         if not shapes_fit:
             raise ParameterError("saved CPPN genomes have arrays of mismatched shapes")
-        if (genomes.connected & ~self.allowed).any():
+        forward = genomes.rank[:, None, :] < genomes.rank[:, :, None]  # [target, source]: the source first
+        if (genomes.connected & ~(self.allowed & forward)).any():
             raise ParameterError("saved CPPN genomes have connections that are not feed-forward")
         if (genomes.connected & ~(genomes.alive[:, :, None] & genomes.alive[:, None, :])).any():
             raise ParameterError("saved CPPN genomes have connections to or from units that are not alive")
@@ -314,7 +327,7 @@ class CPPNEncoding:
         return genomes.alive[:, INPUTS:INPUTS + self.hidden].sum(1)
 
 
-_FIELDS = ("weight", "connected", "activation", "alive")
+_FIELDS = ("weight", "connected", "activation", "alive", "rank")
 
 
 def _input_grid(height: int, width: int, coordinates: str) -> torch.Tensor:

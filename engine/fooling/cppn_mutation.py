@@ -23,18 +23,23 @@ class GenomeArrays(NamedTuple):
     connected: np.ndarray  # (N, U, U) bool
     activation: np.ndarray  # (N, U) int64
     alive: np.ndarray  # (N, U) bool
+    rank: np.ndarray  # (N, U) int16: each slot's place in a topological order
 
 
 class Mutator:
     """The operators for genomes of `units` slots: `inputs` input slots, then `hidden` hidden ones, then the
-    outputs; `allowed` (U, U) bool: the pairs that may ever be connected; `palette`: the activation codes new
-    units and mutated activations draw from; `values`: the resolved CPPN parameters (rates and weight law)."""
+    outputs; `allowed` (U, U) bool: the [target, source] pairs that may be connected when the source comes first
+    in the genome's order (into a non-input, out of a non-output); `palette`: the activation codes new units and
+    mutated activations draw from; `values`: the resolved CPPN parameters (rates and weight law).
+
+    A genome stays acyclic because a connection only ever goes from a lower to a higher `rank`; a new unit is
+    ranked just after the source of the connection it splits. Slots never move: a deleted unit leaves its slot
+    free and the next added one takes the first free slot."""
 
     def __init__(self, inputs: int, hidden: int, units: int, allowed: np.ndarray, palette: np.ndarray,
                  values: Mapping[str, Any]):
         self.inputs, self.hidden, self.units = inputs, hidden, units
         self.allowed, self.palette, self.values = allowed, palette, values
-        self.slot_order = np.arange(units, dtype=np.float64)
 
     def mutate(self, g: GenomeArrays, generator: torch.Generator) -> None:
         """Every weight and activation may change, then with their rates one connection is added and deleted and
@@ -109,8 +114,7 @@ class Mutator:
 
     def add_unit(self, g: GenomeArrays, chosen: np.ndarray, generator) -> None:
         """A new unit splits a random connection s -> t into s -> new -> t, both with the old weight
-        (`Dnn::_add_neuron_on_conn`); skipped at the cap. The new unit takes the first free hidden slot and is
-        renumbered to sit just after s, keeping the slots in a topological order."""
+        (`Dnn::_add_neuron_on_conn`); skipped at the cap. The new unit takes the first free hidden slot."""
         u, hidden = self.units, g.alive[:, self.inputs:self.inputs + self.hidden]
         rows, pair = pick_for_chosen(chosen & ~hidden.all(1), lambda rows: self._pairs(g.connected[rows]),
                                      generator)
@@ -123,10 +127,11 @@ class Mutator:
         unit = rows * u + slot
         g.alive.reshape(-1)[unit] = True
         g.activation.reshape(-1)[unit] = self.random_activations((len(rows),), generator)
-        # sort keys that keep the present order, dead hidden slots behind the living, the new unit after s
-        keys = np.where(g.alive[rows], self.slot_order, self.inputs + self.hidden - 0.5)
-        keys[np.arange(len(rows)), slot] = np.maximum(source, self.inputs - 1) + 0.5
-        _renumber(g, rows, np.argsort(keys, axis=1, kind="stable"))
+        # ranked right after its source (after the inputs, which keep ranks 0..3), before its target; the ranks
+        # of the genome are then renumbered 0..U-1 in the same order
+        keys, k = g.rank[rows].astype(np.float64), np.arange(len(rows))
+        keys[k, slot] = np.maximum(keys[k, source], self.inputs - 1) + 0.5
+        g.rank[rows] = np.argsort(np.argsort(keys, axis=1, kind="stable"), axis=1)
 
     def delete_unit(self, g: GenomeArrays, chosen: np.ndarray, generator) -> None:
         """A random hidden unit and its connections go (`Dnn::_del_neuron`), leaving its slot free: the slots
@@ -144,10 +149,11 @@ class Mutator:
         g.alive[rows, unit] = False
 
     def _candidate_pairs(self, g: GenomeArrays, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), U, U): the new connections the genomes at `rows` may get (forward, between living units,
-        not present)."""
-        alive = g.alive[rows]
-        return alive[:, :, None] & alive[:, None, :] & self.allowed & ~g.connected[rows]
+        """(len(rows), U, U): the new connections the genomes at `rows` may get (forward in their order, between
+        living units, not present)."""
+        alive, rank = g.alive[rows], g.rank[rows]
+        forward = rank[:, None, :] < rank[:, :, None]  # [target, source]: the source ranks first
+        return alive[:, :, None] & alive[:, None, :] & forward & self.allowed & ~g.connected[rows]
 
     def _move_connections(self, g: GenomeArrays, old: np.ndarray, new: np.ndarray) -> None:
         """The connections at flat positions `old` move to `new`, keeping their weights."""
@@ -166,15 +172,3 @@ class Mutator:
         """Positions in a flattened (N, U, U) field of the flat (target, source) pairs `pair` of genomes `rows`."""
         return rows * (self.units * self.units) + pair
 
-
-def _renumber(g: GenomeArrays, rows: np.ndarray, order: np.ndarray) -> None:
-    """Renumber the slots of the genomes at `rows` so that new slot i is old slot order[:, i]: a relabelling of
-    units, which keeps every network the same function while keeping `connected` strictly lower-triangular. The
-    other genomes keep their numbering (and cost nothing)."""
-    k, u = order.shape
-    pairs = (order[:, :, None] * u + order[:, None, :]).reshape(k, u * u)  # [target, source] -> old flat position
-    # gathers through flat positions: several times faster than take_along_axis, which builds index grids
-    for field in (g.weight, g.connected):
-        field[rows] = field.reshape(-1)[(rows * (u * u))[:, None] + pairs].reshape(k, u, u)
-    for field in (g.activation, g.alive):
-        field[rows] = field.reshape(-1)[(rows * u)[:, None] + order]

@@ -77,10 +77,14 @@ class CPPNGenomes:
 
 # Each unit's function, in place on its pre-activations (the authors' `AfCppn`; all in [-1, 1]). NumPy's sin, exp
 # and tanh run two to eight times faster than torch's on this CPU, and its small calls cost less.
+_GAUSSIAN_REACH = np.float32(np.sqrt(87.0))
+
+
 def _gaussian(p: np.ndarray):
     # exp(-87) = 1.6e-38 is about the smallest normal float; below it exp returns subnormals, which the CPU
-    # computes many times slower (a third of a render's time): such units give 1.6e-38 instead (invisible)
-    np.exp(np.negative(np.minimum(np.square(p, out=p), 87.0, out=p), out=p), out=p)
+    # computes many times slower: pre-activations beyond sqrt(87) give 1.6e-38 instead (invisible). Clipping
+    # before squaring is a single fast pass (np.minimum with a scalar is several times slower than np.clip).
+    np.exp(np.negative(np.square(np.clip(p, -_GAUSSIAN_REACH, _GAUSSIAN_REACH, out=p), out=p), out=p), out=p)
 
 
 _ACTIVATE_IN_PLACE = {

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from engine.core.errors import ParameterError
-from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding
+from engine.fooling.cppn import CPPN, INPUTS, CPPNEncoding, CPPNGenomes
+from engine.fooling.cppn_mutation import GenomeArrays
 from engine.fooling.picks import pick_for_chosen, pick_in_rows, uniforms
 
 
@@ -52,8 +53,9 @@ def test_connections_stay_feed_forward_and_weights_in_range():
     genomes = evolved(encoding, count=128, generations=40)
     source_first = genomes.rank[:, None, :] < genomes.rank[:, :, None]  # [target, source]
     assert not (genomes.connected & ~source_first).any()  # forward in each genome's order: acyclic
-    assert all(sorted(ranks) == list(range(encoding.units)) for ranks in genomes.rank.tolist())
-    assert (genomes.rank[:, :INPUTS] == torch.arange(INPUTS)).all()
+    for ranks, alive in zip(genomes.rank.tolist(), genomes.alive.tolist()):
+        living = [rank for rank, lives in zip(ranks, alive) if lives]
+        assert len(set(living)) == len(living) and sorted(living)[:INPUTS] == list(range(INPUTS))  # inputs first
     assert not genomes.connected[:, :, encoding.outputs].any()  # outputs feed nothing
     assert not genomes.connected[:, :INPUTS].any()  # inputs are fed by nothing
     assert int(encoding.hidden_counts(genomes).max()) <= 8
@@ -286,6 +288,25 @@ def test_pick_for_chosen_rows_draws_what_picking_for_all_would():
     assert rows.tolist() == expected_rows.tolist() and 7 not in rows.tolist()
     assert picks.tolist() == picked[expected_rows].tolist()
     assert candidates[rows, picks].all()
+
+
+def test_mutating_only_the_hidden_slots_in_use_is_mutating_them_all():
+    """`mutate` works on the first hidden slots that the genomes use (and one free): the children must be those
+    of the operators applied to every padded slot, with the same random stream."""
+    encoding = CPPNEncoding(3, {"change_connection_rate": 0.3})
+    genomes = evolved(encoding, count=60, generations=6, seed=3)
+    assert 0 < int(encoding.hidden_counts(genomes).max()) < 10  # of 30 slots
+    padded = CPPNGenomes(*(getattr(genomes, key).clone() for key in GenomeArrays._fields))
+    encoding.mutator.mutate(GenomeArrays(*(getattr(padded, key).numpy() for key in GenomeArrays._fields)), seeded(9))
+    children = encoding.mutate(genomes, seeded(9))
+    for key in ("weight", "connected", "alive"):
+        assert torch.equal(getattr(children, key), getattr(padded, key))
+    alive = children.alive
+    assert torch.equal(children.activation[alive], padded.activation[alive])  # free slots' are never read
+    for g in range(len(children)):  # the same order of the living units
+        living = alive[g].nonzero().squeeze(1)
+        assert torch.equal(living[children.rank[g, living].argsort()], living[padded.rank[g, living].argsort()])
+    assert torch.equal(encoding.render(children, (3, 16, 16)), encoding.render(padded, (3, 16, 16)))
 
 
 def test_mutation_leaves_its_parents_untouched():

@@ -121,7 +121,9 @@ class CPPNEncoding:
         self.allowed = ((slot[None, :] != slot[:, None]) & (slot[:, None] >= INPUTS)
                         & (slot[None, :] < INPUTS + self.hidden))
         self._grids: dict[tuple[int, int], torch.Tensor] = {}
-        self.mutator = Mutator(INPUTS, self.hidden, self.units, self.allowed.numpy(), np.array(palette), self.values)
+        self._palette = np.array(palette)
+        self._mutators: dict[int, Mutator] = {}
+        self.mutator = self._mutator(self.hidden)
 
     # --- creation and variation ---------------------------------------------------------------------------------
 
@@ -152,9 +154,11 @@ class CPPNEncoding:
     def mutate(self, genomes: CPPNGenomes, generator: torch.Generator) -> CPPNGenomes:
         """New genomes, each mutated as `DnnFF::mutate` does (`Mutator.mutate`); the parents are left as they
         are."""
-        children = CPPNGenomes(*(getattr(genomes, key).clone() for key in _FIELDS))  # the one copy: the operators
-        self.mutator.mutate(_arrays(children), generator)  # change it in place
-        return children
+        width = self._width_in_use(genomes, spare=1)  # room for the one unit a mutation may add
+        slots = self._slots(width)
+        children = self._compact(genomes, slots, copy=True)  # the one copy: the operators change it in place
+        self._mutator(width).mutate(children, generator)
+        return self._expand(children, slots, genomes)
 
     # --- rendering ----------------------------------------------------------------------------------------------
 
@@ -170,15 +174,16 @@ class CPPNEncoding:
         n, inputs = len(genomes), self._input_grid(height, width).to(dtype)
         if n == 0:
             return torch.empty(0, channels, height, width, dtype=dtype)
-        heights = self.heights(genomes)
-        sizes = (heights >= 0).sum(1).numpy() * (height * width)
+        g = self._compact(genomes, self._slots(self._width_in_use(genomes)))
+        heights = self._heights(g)
+        sizes = (heights >= 0).sum(1) * (height * width)
         starts = [0] if sizes.sum() <= budget else _chunk_starts(sizes, budget)
         if len(starts) == 1:
-            return self._evaluate(genomes, heights, inputs).view(n, channels, height, width)
+            return self._evaluate(g, heights, inputs).view(n, channels, height, width)
         images = torch.empty(n, channels, height * width, dtype=dtype)
         for start, stop in zip(starts, [*starts[1:], n]):
-            rows = torch.arange(start, stop)
-            images[start:stop] = self._evaluate(self.select(genomes, rows), heights[rows], inputs)
+            rows = GenomeArrays(*(field[start:stop] for field in g))
+            images[start:stop] = self._evaluate(rows, heights[start:stop], inputs)
         return images.view(n, channels, height, width)
 
     def needed_units(self, genomes: CPPNGenomes) -> torch.Tensor:
@@ -195,15 +200,22 @@ class CPPNEncoding:
         Found with bit sets over the list of connections (NumPy): the units with a path of length k to an output
         are those feeding one with a path of length k - 1, and a unit's height is the last k it is found at;
         a step per level over (N, U) bytes instead of a step per slot."""
-        n, u = genomes.alive.shape
+        slots = self._slots(self._width_in_use(genomes))
+        height = np.full(tuple(genomes.alive.shape), _UNREACHED, dtype=np.int64)
+        height[:, slots] = self._heights(self._compact(genomes, slots))
+        return torch.from_numpy(height)
+
+    def _heights(self, g: GenomeArrays) -> np.ndarray:
+        """`heights` of the genomes `g` (of any number of hidden slots; the outputs last), as NumPy."""
+        n, u = g.alive.shape
         words = -(-u // 64)  # a set of units: a bit per slot in 64-bit words
-        edge = np.flatnonzero(genomes.connected.numpy())  # genome * u * u + target * u + source
+        edge = np.flatnonzero(g.connected)  # genome * u * u + target * u + source
         target, source = edge // u % u, edge // (u * u) * u + edge % u  # source: genome * u + slot
         # each unit's targets as a bit set, built byte by byte (a byte's bits are distinct: their sum is their union)
         feeds = np.bincount(source * (8 * words) + target // 8, weights=np.exp2(target % 8),
                             minlength=n * u * 8 * words).astype(np.uint8).view(np.uint64).reshape(n, u, words)
         height = np.full((n, u), _UNREACHED, dtype=np.int64)
-        height[:, self.outputs.numpy()] = 0
+        height[:, u - self.channels:] = 0  # the outputs
         reached, frontier = height == 0, np.zeros((n, 8 * words), dtype=np.uint8)
         for length in range(1, u):
             packed = np.packbits(reached, axis=1, bitorder="little")
@@ -214,10 +226,11 @@ class CPPNEncoding:
                 break
             height[reached] = length
         height[:, :INPUTS] = _UNREACHED
-        return torch.from_numpy(height)
+        return height
 
-    def _evaluate(self, genomes: CPPNGenomes, heights: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """|outputs| (n, C, P) of `genomes` at the input values `inputs` (4, P).
+    def _evaluate(self, g: GenomeArrays, heights: np.ndarray, inputs: torch.Tensor) -> torch.Tensor:
+        """|outputs| (n, C, P) of the genomes `g` (of any number of hidden slots; the outputs last) at the input
+        values `inputs` (4, P), given their `_heights`.
 
         One tensor holds every value: the 4 input rows, then a block per level (the units of one height, highest
         first, the outputs last) of one row per (genome, unit), sorted by activation function so that each
@@ -225,12 +238,12 @@ class CPPNEncoding:
         over the rows already computed: each unit's bag is its incoming connections (ascending source), summed
         with their weights; sparse work without a copy per connection. The bookkeeping is NumPy (its small
         operations cost a fraction of torch's)."""
-        n, u, pixels = len(genomes), self.units, inputs.shape[1]
-        height = heights.numpy().ravel()
+        (n, u), pixels = g.alive.shape, inputs.shape[1]
+        height = heights.ravel()
         evaluated = np.flatnonzero(height >= 0)  # genome * u + slot
         top = int(height.max())
         # each unit's level (highest first) and function: its row's sort key
-        key = (top - height[evaluated]) * FUNCTIONS + genomes.activation.numpy().ravel()[evaluated]
+        key = (top - height[evaluated]) * FUNCTIONS + g.activation.ravel()[evaluated]
         order = np.argsort(key, kind="stable")
         unit, key = evaluated[order], key[order]  # the evaluated units (genome * u + slot) in row order
         row = np.empty(n * u, dtype=np.int64)
@@ -238,9 +251,9 @@ class CPPNEncoding:
         functions = np.bincount(key, minlength=(top + 1) * FUNCTIONS).reshape(top + 1, FUNCTIONS)
         ends = INPUTS + np.cumsum(functions.sum(1))  # each level's rows end here
         # the connections into each evaluated unit (its row of `connected`), in row order, ascending source
-        connection = np.flatnonzero(genomes.connected.numpy().reshape(n * u, u)[unit])  # unit's row * u + source
+        connection = np.flatnonzero(g.connected.reshape(n * u, u)[unit])  # unit's row * u + source
         into, source = np.divmod(connection, u)
-        weight = torch.from_numpy(genomes.weight.numpy().reshape(n * u, u)[unit[into], source]).to(inputs.dtype)
+        weight = torch.from_numpy(g.weight.reshape(n * u, u)[unit[into], source]).to(inputs.dtype)
         source_row = torch.from_numpy(np.where(source < INPUTS, source, row[unit[into] - unit[into] % u + source]))
         bag_starts = np.searchsorted(into, np.arange(len(unit) + 1))  # unit's row r: connections r..r+1
         values = torch.empty(INPUTS + len(unit), pixels, dtype=inputs.dtype)
@@ -258,7 +271,7 @@ class CPPNEncoding:
                     _ACTIVATE_IN_PLACE[code](block[:count])
                     block = block[count:]
             begin = end
-        outputs = torch.from_numpy(row.reshape(n, u)[:, self.outputs.numpy()].T.ravel())  # (C, n) rows
+        outputs = torch.from_numpy(row.reshape(n, u)[:, u - self.channels:].T.ravel())  # (C, n) rows
         return values.index_select(0, outputs).view(self.channels, n, pixels).transpose(0, 1).abs_().clamp_(0.0, 1.0)
 
     def _input_grid(self, height: int, width: int) -> torch.Tensor:
@@ -317,14 +330,65 @@ class CPPNEncoding:
                       and genomes.alive.shape == (n, self.units))
         if not shapes_fit:
             raise ParameterError("saved CPPN genomes have arrays of mismatched shapes")
+        if (genomes.connected & ~(genomes.alive[:, :, None] & genomes.alive[:, None, :])).any():
+            raise ParameterError("saved CPPN genomes have connections to or from units that are not alive")
         forward = genomes.rank[:, None, :] < genomes.rank[:, :, None]  # [target, source]: the source first
         if (genomes.connected & ~(self.allowed & forward)).any():
             raise ParameterError("saved CPPN genomes have connections that are not feed-forward")
-        if (genomes.connected & ~(genomes.alive[:, :, None] & genomes.alive[:, None, :])).any():
-            raise ParameterError("saved CPPN genomes have connections to or from units that are not alive")
         if not torch.isfinite(genomes.weight).all() or genomes.activation.min() < 0 \
                 or genomes.activation.max() >= len(ACTIVATION_NAMES):
             raise ParameterError("saved CPPN genomes have invalid weights or activation functions")
+
+    # --- the slots in use -------------------------------------------------------------------------------------
+    # Added units take the first free hidden slot, so a population uses the first few hidden slots only (a run's
+    # elites on the built-in model have 2-3 hidden units of the 30 allowed): mutation and rendering work on
+    # these, plus the inputs and outputs, instead of every padded slot.
+
+    def _width_in_use(self, genomes: CPPNGenomes, spare: int = 0) -> int:
+        """Hidden slots up to the highest living one of any genome, and `spare` more (at most all of them)."""
+        living = np.flatnonzero(genomes.alive.numpy()[:, INPUTS:INPUTS + self.hidden].any(0))
+        return min((int(living[-1]) + 1 if len(living) else 0) + spare, self.hidden)
+
+    def _slots(self, width: int) -> np.ndarray:
+        """The inputs, the first `width` hidden slots and the outputs."""
+        return np.r_[0:INPUTS + width, INPUTS + self.hidden:self.units]
+
+    def _mutator(self, width: int) -> Mutator:
+        """The operators for genomes cut to `width` hidden slots (made once per width)."""
+        if width not in self._mutators:
+            slots = self._slots(width)
+            self._mutators[width] = Mutator(INPUTS, width, len(slots), self.allowed.numpy()[np.ix_(slots, slots)],
+                                            self._palette, self.values, columns=slots)
+        return self._mutators[width]
+
+    def _compact(self, genomes: CPPNGenomes, slots: np.ndarray, copy: bool = False) -> GenomeArrays:
+        """The genomes' fields at `slots` only, as NumPy copies (all slots: views, unless `copy`)."""
+        if len(slots) == self.units:
+            return GenomeArrays(*(field.copy() for field in _arrays(genomes))) if copy else _arrays(genomes)
+        n, u, k = len(genomes), self.units, len(slots)
+        pairs = (slots[:, None] * u + slots[None, :]).ravel()
+
+        def square(field: torch.Tensor) -> np.ndarray:
+            return np.take(field.numpy().reshape(n, u * u), pairs, axis=1).reshape(n, k, k)
+
+        return GenomeArrays(square(genomes.weight), square(genomes.connected),
+                            *(np.take(getattr(genomes, key).numpy(), slots, axis=1)
+                              for key in ("activation", "alive", "rank")))
+
+    def _expand(self, g: GenomeArrays, slots: np.ndarray, like: CPPNGenomes) -> CPPNGenomes:
+        """Genomes of all slots whose `slots` hold `g`; the other slots are free (no connections), with the
+        activations and ranks of `like` (never read: a unit that takes a free slot draws both anew)."""
+        if len(slots) == self.units:
+            return CPPNGenomes(*(torch.from_numpy(field) for field in g))
+        n, u, k = len(g.alive), self.units, len(slots)
+        pairs = (slots[:, None] * u + slots[None, :]).ravel()
+        genomes = CPPNGenomes(torch.zeros(n, u, u), torch.zeros(n, u, u, dtype=torch.bool), like.activation.clone(),
+                              torch.zeros(n, u, dtype=torch.bool), like.rank.clone())
+        for key in ("weight", "connected"):
+            getattr(genomes, key).numpy().reshape(n, u * u)[:, pairs] = getattr(g, key).reshape(n, k * k)
+        for key in ("activation", "alive", "rank"):
+            getattr(genomes, key).numpy()[:, slots] = getattr(g, key)
+        return genomes
 
     def hidden_counts(self, genomes: CPPNGenomes) -> torch.Tensor:
         """(N,) living hidden units per genome."""

@@ -28,7 +28,7 @@ class GenomeArrays(NamedTuple):
 
 class Mutator:
     """The operators for genomes of `units` slots: `inputs` input slots, then `hidden` hidden ones, then the
-    outputs; `allowed` (U, U) bool: the [target, source] pairs that may be connected when the source comes first
+    outputs (the genomes' `columns`); `allowed` (U, U) bool: the [target, source] pairs that may be connected when the source comes first
     in the genome's order (into a non-input, out of a non-output); `palette`: the activation codes new units and
     mutated activations draw from; `values`: the resolved CPPN parameters (rates and weight law).
 
@@ -37,9 +37,13 @@ class Mutator:
     free and the next added one takes the first free slot."""
 
     def __init__(self, inputs: int, hidden: int, units: int, allowed: np.ndarray, palette: np.ndarray,
-                 values: Mapping[str, Any]):
+                 values: Mapping[str, Any], columns: np.ndarray | None = None):
         self.inputs, self.hidden, self.units = inputs, hidden, units
         self.allowed, self.palette, self.values = allowed, palette, values
+        # the genomes' full slots these `units` are (the first hidden slots of genomes that use no more): the
+        # per-slot randoms are drawn for all of them, so that the picks do not depend on how many are given
+        self.columns = np.arange(units) if columns is None else columns
+        self.drawn = int(self.columns[-1]) + 1
 
     def mutate(self, g: GenomeArrays, generator: torch.Generator) -> None:
         """Every weight and activation may change, then with their rates one connection is added and deleted and
@@ -79,10 +83,11 @@ class Mutator:
         weight[at] = np.clip(weight[at] + delta * (2.0 * limit), -limit, limit)
 
     def mutate_activations(self, g: GenomeArrays, generator) -> None:
-        shape = g.activation.shape
-        chosen = torch.rand(shape, generator=generator).numpy() < self.values["activation_mutation_rate"]
+        drawn = (len(g.activation), self.drawn)
+        chosen = (torch.rand(drawn, generator=generator).numpy() < self.values["activation_mutation_rate"])
+        chosen = chosen[:, self.columns]
         chosen[:, :self.inputs] = False  # inputs pass their values through
-        g.activation[chosen] = self.random_activations(shape, generator)[chosen]
+        g.activation[chosen] = self.random_activations(drawn, generator)[:, self.columns][chosen]
 
     def add_connection(self, g: GenomeArrays, chosen: np.ndarray, generator) -> None:
         rows, pair = pick_for_chosen(chosen, lambda rows: self._pairs(self._candidate_pairs(g, rows)),

@@ -1,5 +1,5 @@
 """The mutation operators of the CPPN encoding (the authors' `DnnFF::mutate`), each applied to a whole population
-at once, in place, on NumPy views of its padded arrays.
+at once, in place, on NumPy arrays of its padded fields (cut by the encoding to the slots the population uses).
 
 The randoms come from the run's torch.Generator (one stream for the whole evolution, which an archive saves and
 a resumed run restores); the index work is NumPy, whose small operations cost a fraction of torch's: a mutation
@@ -17,7 +17,7 @@ from .picks import pick_for_chosen, pick_in_rows, uniforms
 
 
 class GenomeArrays(NamedTuple):
-    """NumPy views of a population's padded fields (see `CPPNGenomes`): changing them changes the genomes."""
+    """A population's padded fields as NumPy arrays (see `CPPNGenomes`), U slots each."""
 
     weight: np.ndarray  # (N, U, U) float32, [target, source]
     connected: np.ndarray  # (N, U, U) bool
@@ -28,9 +28,10 @@ class GenomeArrays(NamedTuple):
 
 class Mutator:
     """The operators for genomes of `units` slots: `inputs` input slots, then `hidden` hidden ones, then the
-    outputs (the genomes' `columns`); `allowed` (U, U) bool: the [target, source] pairs that may be connected when the source comes first
-    in the genome's order (into a non-input, out of a non-output); `palette`: the activation codes new units and
-    mutated activations draw from; `values`: the resolved CPPN parameters (rates and weight law).
+    outputs; `columns`: which slots of the full genomes these are (None: all). `allowed` (U, U) bool: the
+    [target, source] pairs that may be connected when the source comes first in the genome's order (into a
+    non-input, out of a non-output); `palette`: the activation codes new units and mutated activations draw from;
+    `values`: the resolved CPPN parameters (rates and weight law).
 
     A genome stays acyclic because a connection only ever goes from a lower to a higher `rank`; a new unit is
     ranked just after the source of the connection it splits. Slots never move: a deleted unit leaves its slot
@@ -40,8 +41,8 @@ class Mutator:
                  values: Mapping[str, Any], columns: np.ndarray | None = None):
         self.inputs, self.hidden, self.units = inputs, hidden, units
         self.allowed, self.palette, self.values = allowed, palette, values
-        # the genomes' full slots these `units` are (the first hidden slots of genomes that use no more): the
-        # per-slot randoms are drawn for all of them, so that the picks do not depend on how many are given
+        # per-slot randoms are drawn for every slot of the full genomes: the children do not depend on how many
+        # slots the encoding hands over
         self.columns = np.arange(units) if columns is None else columns
         self.drawn = int(self.columns[-1]) + 1
 

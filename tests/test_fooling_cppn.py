@@ -50,7 +50,7 @@ def test_random_genomes_are_varied_patterns():
 
 def test_connections_stay_feed_forward_and_weights_in_range():
     encoding = CPPNEncoding(3, {"max_hidden_units": 8})
-    genomes = evolved(encoding, count=128, generations=40)
+    genomes = encoding.padded(evolved(encoding, count=128, generations=40))
     source_first = genomes.rank[:, None, :] < genomes.rank[:, :, None]  # [target, source]
     assert not (genomes.connected & ~source_first).any()  # forward in each genome's order: acyclic
     for ranks, alive in zip(genomes.rank.tolist(), genomes.alive.tolist()):
@@ -95,7 +95,7 @@ def test_change_connection_moves_one_connection():
                                 "weight_mutation_rate": 0.0, "activation_mutation_rate": 0.0})
     generator = seeded(2)
     parents = encoding.random(2000, generator)
-    children = encoding.mutate(parents, generator)
+    children = encoding.padded(encoding.mutate(parents, generator))  # the slots of the parents
     assert torch.equal(children.connection_counts(), parents.connection_counts())
     moved = (children.connected != parents.connected).flatten(1).any(1).float().mean()
     assert 0.4 < moved <= 0.5
@@ -106,7 +106,7 @@ def test_weights_mutate_at_the_declared_rate():
                                 "delete_connection_rate": 0.0, "change_connection_rate": 0.0})
     generator = seeded(3)
     parents = encoding.random(2000, generator)
-    children = encoding.mutate(parents, generator)
+    children = encoding.padded(encoding.mutate(parents, generator))
     changed = (children.weight != parents.weight)[parents.connected].float().mean()
     assert changed == pytest.approx(0.1, abs=0.01)
 
@@ -144,7 +144,7 @@ def test_seeded_runs_repeat():
     encoding = CPPNEncoding(1)
     first, second = evolved(encoding, seed=7), evolved(encoding, seed=7)
     assert torch.equal(encoding.render(first, (1, 28, 28)), encoding.render(second, (1, 28, 28)))
-    assert not torch.equal(first.connected, evolved(encoding, seed=8).connected)
+    assert not torch.equal(encoding.padded(first).connected, encoding.padded(evolved(encoding, seed=8)).connected)
 
 
 def test_select_and_join_copy_and_crossover_passes_the_parents():
@@ -212,7 +212,7 @@ def test_render_is_the_plain_per_genome_evaluation(channels, coordinates, genera
     genomes = evolved(encoding, count=24, generations=generations, seed=seed)
     assert int(encoding.hidden_counts(genomes).max()) > 2  # networks with hidden layers, not just inputs->outputs
     shape = (channels, 19, 23)
-    expected = plain_render(encoding, genomes, shape, coordinates)
+    expected = plain_render(encoding, encoding.padded(genomes), shape, coordinates)
     assert (expected.flatten(1).std(1) > 1e-3).double().mean() > 0.3  # patterns (measured: 46-100%), not all flat
     # in double precision the same sums of the same functions, whatever the order of evaluation and summation
     for budget in (2 ** 22, 1):  # all genomes at once; a genome at a time
@@ -227,7 +227,7 @@ def test_render_is_the_plain_per_genome_evaluation(channels, coordinates, genera
 def test_needed_units_are_those_with_a_path_to_an_output():
     encoding = CPPNEncoding(3, {"max_hidden_units": 10})
     genomes = evolved(encoding, count=40, generations=40, seed=4)
-    needed = encoding.needed_units(genomes)
+    needed, genomes = encoding.needed_units(genomes), encoding.padded(genomes)  # both in all slots
     for g in range(len(genomes)):
         reached, frontier = set(encoding.outputs.tolist()), list(encoding.outputs.tolist())
         while frontier:  # walk the connections backwards from the outputs
@@ -291,22 +291,30 @@ def test_pick_for_chosen_rows_draws_what_picking_for_all_would():
 
 
 def test_mutating_only_the_hidden_slots_in_use_is_mutating_them_all():
-    """`mutate` works on the first hidden slots that the genomes use (and one free): the children must be those
-    of the operators applied to every padded slot, with the same random stream."""
+    """`mutate` cuts its children to the hidden slots in use (and one free): they must be those of the operators
+    applied to every slot, with the same random stream, and join, render and files must not care."""
     encoding = CPPNEncoding(3, {"change_connection_rate": 0.3})
-    genomes = evolved(encoding, count=60, generations=6, seed=3)
+    genomes = encoding.padded(evolved(encoding, count=60, generations=6, seed=3))
     assert 0 < int(encoding.hidden_counts(genomes).max()) < 10  # of 30 slots
     padded = CPPNGenomes(*(getattr(genomes, key).clone() for key in GenomeArrays._fields))
     encoding.mutator.mutate(GenomeArrays(*(getattr(padded, key).numpy() for key in GenomeArrays._fields)), seeded(9))
     children = encoding.mutate(genomes, seeded(9))
+    assert encoding.width_of(children) < 12 and encoding.width_of(padded) == 30
+    full = encoding.padded(children)
     for key in ("weight", "connected", "alive"):
-        assert torch.equal(getattr(children, key), getattr(padded, key))
-    alive = children.alive
-    assert torch.equal(children.activation[alive], padded.activation[alive])  # free slots' are never read
-    for g in range(len(children)):  # the same order of the living units
+        assert torch.equal(getattr(full, key), getattr(padded, key))
+    alive = full.alive
+    assert torch.equal(full.activation[alive], padded.activation[alive])  # free slots' are never read
+    for g in range(len(full)):  # the same order of the living units
         living = alive[g].nonzero().squeeze(1)
-        assert torch.equal(living[children.rank[g, living].argsort()], living[padded.rank[g, living].argsort()])
+        assert torch.equal(living[full.rank[g, living].argsort()], living[padded.rank[g, living].argsort()])
     assert torch.equal(encoding.render(children, (3, 16, 16)), encoding.render(padded, (3, 16, 16)))
+    assert torch.equal(encoding.heights(children), encoding.heights(padded))
+    mixed = encoding.join([children, padded])  # batches of different widths
+    assert torch.equal(encoding.render(mixed, (3, 16, 16)), encoding.render(encoding.join([padded, padded]),
+                                                                            (3, 16, 16)))
+    restored = encoding.from_arrays(encoding.to_arrays(children))
+    assert torch.equal(encoding.render(restored, (3, 16, 16)), encoding.render(children, (3, 16, 16)))
 
 
 def test_mutation_leaves_its_parents_untouched():
@@ -337,7 +345,7 @@ def test_pick_is_the_kth_candidate_of_its_row():
 def test_heights_are_the_longest_paths_to_an_output(hidden):
     encoding = CPPNEncoding(3, {"max_hidden_units": hidden, "initial_hidden_units": hidden // 4})
     genomes = evolved(encoding, count=30, generations=60, seed=5)
-    heights = encoding.heights(genomes)
+    heights, genomes = encoding.heights(genomes), encoding.padded(genomes)  # both in all slots
     for g in range(len(genomes)):
         longest = {unit: 0 for unit in encoding.outputs.tolist()}
         for unit in genomes.rank[g, INPUTS:].argsort(descending=True).add(INPUTS).tolist():  # targets first

@@ -155,10 +155,9 @@ class CPPNEncoding:
         """New genomes, each mutated as `DnnFF::mutate` does (`Mutator.mutate`); the parents are left as they
         are."""
         width = self._width_in_use(genomes, spare=1)  # room for the one unit a mutation may add
-        slots = self._slots(width)
-        children = self._compact(genomes, slots, copy=True)  # the one copy: the operators change it in place
+        children = self._resized(genomes, width, copy=True)  # the one copy: the operators change it in place
         self._mutator(width).mutate(children, generator)
-        return self._expand(children, slots, genomes)
+        return CPPNGenomes(*(torch.from_numpy(field) for field in children))
 
     # --- rendering ----------------------------------------------------------------------------------------------
 
@@ -174,7 +173,7 @@ class CPPNEncoding:
         n, inputs = len(genomes), self._input_grid(height, width).to(dtype)
         if n == 0:
             return torch.empty(0, channels, height, width, dtype=dtype)
-        g = self._compact(genomes, self._slots(self._width_in_use(genomes)))
+        g = _arrays(genomes)
         heights = self._heights(g)
         sizes = (heights >= 0).sum(1) * (height * width)
         starts = [0] if sizes.sum() <= budget else _chunk_starts(sizes, budget)
@@ -187,22 +186,21 @@ class CPPNEncoding:
         return images.view(n, channels, height, width)
 
     def needed_units(self, genomes: CPPNGenomes) -> torch.Tensor:
-        """(N, U) bool: the hidden units whose value reaches an output, and the outputs. Rendering evaluates only
+        """(N, U) bool (all slots, as `padded`): the hidden units whose value reaches an output, and the outputs. Rendering evaluates only
         these: deleted connections leave many hidden units dangling (over half of them in genomes mutated 100
         times from random ones)."""
         return self.heights(genomes) >= 0
 
     def heights(self, genomes: CPPNGenomes) -> torch.Tensor:
-        """(N, U) int64: for each unit whose value reaches an output, its longest path to one (0 for the
+        """(N, U) int64 (all slots, as `padded`): for each unit whose value reaches an output, its longest path to one (0 for the
         outputs); negative for the others (inputs included). Every source of a unit lies higher than the unit,
         so units can be evaluated a height at a time: a handful of levels instead of a loop over all slots.
 
         Found with bit sets over the list of connections (NumPy): the units with a path of length k to an output
         are those feeding one with a path of length k - 1, and a unit's height is the last k it is found at;
         a step per level over (N, U) bytes instead of a step per slot."""
-        slots = self._slots(self._width_in_use(genomes))
-        height = np.full(tuple(genomes.alive.shape), _UNREACHED, dtype=np.int64)
-        height[:, slots] = self._heights(self._compact(genomes, slots))
+        height = np.full((len(genomes), self.units), _UNREACHED, dtype=np.int64)
+        height[:, self._slots(self.width_of(genomes))] = self._heights(_arrays(genomes))
         return torch.from_numpy(height)
 
     def _heights(self, g: GenomeArrays) -> np.ndarray:
@@ -284,16 +282,25 @@ class CPPNEncoding:
     # --- populations --------------------------------------------------------------------------------------------
 
     def select(self, genomes: CPPNGenomes, index: torch.Tensor) -> CPPNGenomes:
-        """Copies of the genomes at `index` (np.take: several times faster than torch's advanced indexing for
-        the 100 parents a generation draws)."""
+        """Copies of the genomes at `index`, cut to the hidden slots they use (np.take: several times faster than
+        torch's advanced indexing for the 100 parents a generation draws)."""
         index = np.asarray(index, dtype=np.int64)
-        return CPPNGenomes(*(torch.from_numpy(np.take(getattr(genomes, key).numpy(), index, axis=0))
-                             for key in _FIELDS))
+        taken = CPPNGenomes(*(torch.from_numpy(np.take(getattr(genomes, key).numpy(), index, axis=0))
+                              for key in _FIELDS))
+        width = self._width_in_use(taken)
+        if width == self.width_of(taken):
+            return taken
+        return CPPNGenomes(*(torch.from_numpy(field) for field in self._resized(taken, width)))
 
     def join(self, batches: Sequence[CPPNGenomes]) -> CPPNGenomes:
-        return CPPNGenomes(*(torch.cat([getattr(b, key) for b in batches]) for key in _FIELDS))
+        """One batch of the given ones, in order, with as many hidden slots as the widest."""
+        width = max(self.width_of(batch) for batch in batches)
+        fields = [self._resized(batch, width) for batch in batches]
+        return CPPNGenomes(*(torch.from_numpy(np.concatenate(arrays)) for arrays in zip(*fields)))
 
     def to_arrays(self, genomes: CPPNGenomes) -> dict[str, np.ndarray]:
+        """The genomes with all `max_hidden_units` slots (a file's arrays do not depend on a batch's width)."""
+        genomes = self.padded(genomes)
         return {"weight": genomes.weight.numpy().astype(np.float32), "connected": genomes.connected.numpy(),
                 "activation": genomes.activation.numpy().astype(np.int8), "alive": genomes.alive.numpy(),
                 "rank": genomes.rank.numpy()}
@@ -339,60 +346,66 @@ class CPPNEncoding:
                 or genomes.activation.max() >= len(ACTIVATION_NAMES):
             raise ParameterError("saved CPPN genomes have invalid weights or activation functions")
 
-    # --- the slots in use -------------------------------------------------------------------------------------
+    # --- the slots a batch holds -------------------------------------------------------------------------------
     # Added units take the first free hidden slot, so a population uses the first few hidden slots only (a run's
-    # elites on the built-in model have 2-3 hidden units of the 30 allowed): mutation and rendering work on
-    # these, plus the inputs and outputs, instead of every padded slot.
+    # elites on the built-in model have 2-3 hidden units of the 30 allowed): a batch holds the inputs, its first
+    # `width_of` hidden slots and the outputs, and mutation cuts its children to the slots in use and one free
+    # slot for the unit it may add. Files and `padded` have all slots.
+
+    def width_of(self, genomes: CPPNGenomes) -> int:
+        """The hidden slots a batch holds."""
+        return genomes.alive.shape[1] - INPUTS - self.channels
 
     def _width_in_use(self, genomes: CPPNGenomes, spare: int = 0) -> int:
         """Hidden slots up to the highest living one of any genome, and `spare` more (at most all of them)."""
-        living = np.flatnonzero(genomes.alive.numpy()[:, INPUTS:INPUTS + self.hidden].any(0))
+        hidden = genomes.alive.numpy()[:, INPUTS:INPUTS + self.width_of(genomes)]
+        living = np.flatnonzero(hidden.any(0))
         return min((int(living[-1]) + 1 if len(living) else 0) + spare, self.hidden)
 
     def _slots(self, width: int) -> np.ndarray:
-        """The inputs, the first `width` hidden slots and the outputs."""
+        """The slots of all-slot genomes that a batch of `width` hidden slots holds."""
         return np.r_[0:INPUTS + width, INPUTS + self.hidden:self.units]
 
     def _mutator(self, width: int) -> Mutator:
-        """The operators for genomes cut to `width` hidden slots (made once per width)."""
+        """The operators for batches of `width` hidden slots (made once per width)."""
         if width not in self._mutators:
             slots = self._slots(width)
             self._mutators[width] = Mutator(INPUTS, width, len(slots), self.allowed.numpy()[np.ix_(slots, slots)],
                                             self._palette, self.values, columns=slots)
         return self._mutators[width]
 
-    def _compact(self, genomes: CPPNGenomes, slots: np.ndarray, copy: bool = False) -> GenomeArrays:
-        """The genomes' fields at `slots` only, as NumPy copies (all slots: views, unless `copy`)."""
-        if len(slots) == self.units:
-            return GenomeArrays(*(field.copy() for field in _arrays(genomes))) if copy else _arrays(genomes)
-        n, u, k = len(genomes), self.units, len(slots)
-        pairs = (slots[:, None] * u + slots[None, :]).ravel()
+    def padded(self, genomes: CPPNGenomes) -> CPPNGenomes:
+        """The genomes with all `max_hidden_units` hidden slots (slot numbers as in files)."""
+        if self.width_of(genomes) == self.hidden:
+            return genomes
+        return CPPNGenomes(*(torch.from_numpy(field) for field in self._resized(genomes, self.hidden)))
 
-        def square(field: torch.Tensor) -> np.ndarray:
-            return np.take(field.numpy().reshape(n, u * u), pairs, axis=1).reshape(n, k, k)
-
-        return GenomeArrays(square(genomes.weight), square(genomes.connected),
-                            *(np.take(getattr(genomes, key).numpy(), slots, axis=1)
-                              for key in ("activation", "alive", "rank")))
-
-    def _expand(self, g: GenomeArrays, slots: np.ndarray, like: CPPNGenomes) -> CPPNGenomes:
-        """Genomes of all slots whose `slots` hold `g`; the other slots are free (no connections), with the
-        activations and ranks of `like` (never read: a unit that takes a free slot draws both anew)."""
-        if len(slots) == self.units:
-            return CPPNGenomes(*(torch.from_numpy(field) for field in g))
-        n, u, k = len(g.alive), self.units, len(slots)
-        pairs = (slots[:, None] * u + slots[None, :]).ravel()
-        genomes = CPPNGenomes(torch.zeros(n, u, u), torch.zeros(n, u, u, dtype=torch.bool), like.activation.clone(),
-                              torch.zeros(n, u, dtype=torch.bool), like.rank.clone())
-        for key in ("weight", "connected"):
-            getattr(genomes, key).numpy().reshape(n, u * u)[:, pairs] = getattr(g, key).reshape(n, k * k)
-        for key in ("activation", "alive", "rank"):
-            getattr(genomes, key).numpy()[:, slots] = getattr(g, key)
-        return genomes
+    def _resized(self, genomes: CPPNGenomes, width: int, copy: bool = False) -> GenomeArrays:
+        """The genomes' fields with `width` hidden slots: their first ones (the slots cut must be free) and free
+        ones added, as NumPy arrays (views of the genomes when the width is theirs, unless `copy`)."""
+        have, fields = self.width_of(genomes), _arrays(genomes)
+        if width == have:
+            return GenomeArrays(*(field.copy() for field in fields)) if copy else fields
+        n, kept = len(genomes), min(have, width)
+        old = np.r_[0:INPUTS + kept, INPUTS + have:INPUTS + have + self.channels]
+        new = np.r_[0:INPUTS + kept, INPUTS + width:INPUTS + width + self.channels]
+        size = INPUTS + width + self.channels
+        # free slots added rank after the inputs (by slot number), as the slots of new genomes do
+        resized = GenomeArrays(np.zeros((n, size, size), np.float32), np.zeros((n, size, size), bool),
+                               np.zeros((n, size), np.int64), np.zeros((n, size), bool),
+                               np.tile(np.arange(size, dtype=np.int16), (n, 1)))
+        old_pairs = (old[:, None] * (INPUTS + have + self.channels) + old[None, :]).ravel()
+        new_pairs = (new[:, None] * size + new[None, :]).ravel()
+        for target, source in zip(resized[:2], fields[:2]):
+            target.reshape(n, size * size)[:, new_pairs] = np.take(source.reshape(n, source.shape[1] ** 2), old_pairs,
+                                                                  axis=1)
+        for target, source in zip(resized[2:], fields[2:]):
+            target[:, new] = source[:, old]
+        return resized
 
     def hidden_counts(self, genomes: CPPNGenomes) -> torch.Tensor:
         """(N,) living hidden units per genome."""
-        return genomes.alive[:, INPUTS:INPUTS + self.hidden].sum(1)
+        return genomes.alive[:, INPUTS:INPUTS + self.width_of(genomes)].sum(1)
 
 
 _FIELDS = ("weight", "connected", "activation", "alive", "rank")

@@ -3,7 +3,8 @@ genotype): an image is a small feed-forward network of sine, sigmoid, Gaussian a
 inputs (x, y, distance to the centre, bias), evaluated at every pixel; a pixel is |output| in [0, 1].
 
 A population is held as padded tensors so that rendering and mutation are tensor-level over all genomes:
-unit slots 0..3 are the inputs, then `max_hidden_units` hidden slots, then one output per channel. Each slot has
+unit slots 0..3 are the inputs, then hidden slots (as many of the `max_hidden_units` as the batch's genomes use),
+then one output per channel. Each slot has
 a `rank` in a topological order of its genome, and a unit only takes input from units of lower rank, so every
 genome is acyclic by construction. Slots never move: a deleted unit leaves its slot free, an added one takes the
 first free slot and the rank just after its source (the mutation operators are in `cppn_mutation`). Rendering
@@ -57,10 +58,11 @@ CPPN = ParamSet("cppn", (
 
 @dataclass(frozen=True)
 class CPPNGenomes:
-    """N padded networks. `weight` and `connected` are (N, U, U) indexed [target, source] (weight 0 where not
-    connected); `activation` (N, U) int64 ids; `alive` (N, U) bool (inputs and outputs always alive); `rank`
-    (N, U) int16: each slot's place in a topological order (every connection goes from a lower to a higher
-    rank; the inputs rank 0..3)."""
+    """N padded networks of U slots: the 4 inputs, the batch's first hidden slots (`CPPNEncoding.width_of`), the
+    outputs. `weight` and `connected` are (N, U, U) indexed [target, source] (weight 0 where not connected);
+    `activation` (N, U) int64 ids; `alive` (N, U) bool (inputs and outputs always alive); `rank` (N, U) int16:
+    each slot's place in a topological order (every connection goes from a lower to a higher rank; the inputs
+    rank first)."""
 
     weight: torch.Tensor
     connected: torch.Tensor
@@ -187,15 +189,15 @@ class CPPNEncoding:
         return images.view(n, channels, height, width)
 
     def needed_units(self, genomes: CPPNGenomes) -> torch.Tensor:
-        """(N, U) bool (all slots, as `padded`): the hidden units whose value reaches an output, and the outputs. Rendering evaluates only
-        these: deleted connections leave many hidden units dangling (over half of them in genomes mutated 100
-        times from random ones)."""
+        """(N, U) bool over all slots (as `padded`): the hidden units whose value reaches an output, and the
+        outputs. Rendering evaluates only these: deleted connections leave many hidden units dangling (over half
+        of them in genomes mutated 100 times from random ones)."""
         return self.heights(genomes) >= 0
 
     def heights(self, genomes: CPPNGenomes) -> torch.Tensor:
-        """(N, U) int64 (all slots, as `padded`): for each unit whose value reaches an output, its longest path to one (0 for the
-        outputs); negative for the others (inputs included). Every source of a unit lies higher than the unit,
-        so units can be evaluated a height at a time: a handful of levels instead of a loop over all slots.
+        """(N, U) int64 over all slots (as `padded`): for each unit whose value reaches an output, its longest path
+        to one (0 for the outputs); negative for the others (inputs included). Every source of a unit lies higher
+        than the unit, so units can be evaluated a height at a time: a handful of levels, not a step per slot.
 
         Found with bit sets over the list of connections (NumPy): the units with a path of length k to an output
         are those feeding one with a path of length k - 1, and a unit's height is the last k it is found at;

@@ -2,7 +2,7 @@
 pass of the same population on the same model, both measured in this one run.
 
     python benchmarks/fooling_generation.py [--models mnist-cnn,resnet18:random] [--encodings direct,cppn]
-                                            [--repeats 5] [--imagenet-population 64] [--threads N]
+                                            [--repeats 11] [--imagenet-population 64] [--threads N]
 
 A generation is one step of `engine.fooling.evolve` after generation 0: parents drawn from the elites, crossed
 and mutated (`next_children`), the children rendered, scored in batched forward passes and let into the archive
@@ -132,7 +132,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mnist-cnn,resnet18:random")
     parser.add_argument("--encodings", default="direct,cppn")
-    parser.add_argument("--repeats", type=int, default=5, help="alternating generation / bare rounds")
+    parser.add_argument("--repeats", type=int, default=11, help="alternating generation / bare rounds")
     parser.add_argument("--population", type=int, default=200, help="children per generation on MNIST")
     parser.add_argument("--imagenet-population", type=int, default=64,
                         help="children per generation on ImageNet models (the paper: 400)")

@@ -5,9 +5,10 @@ inputs (x, y, distance to the centre, bias), evaluated at every pixel; a pixel i
 A population is held as padded tensors so that rendering and mutation are tensor-level over all genomes:
 unit slots 0..3 are the inputs, then hidden slots (as many of the `max_hidden_units` as the batch's genomes
 use), then one output per channel. Each slot has a `rank` in a topological order of its genome, and a unit only
-takes input from units of lower rank, so every genome is acyclic by construction. Slots never move: a deleted unit leaves its slot free, an added one takes the
-first free slot and the rank just after its source (the mutation operators are in `cppn_mutation`). Rendering
-evaluates only the units that reach an output, a level (of equal longest path to an output) at a time.
+takes input from units of lower rank, so every genome is acyclic by construction. Slots never move: a deleted
+unit leaves its slot free, an added one takes the first free slot and the rank just after its source (the
+mutation operators are in `cppn_mutation`). Rendering evaluates only the units that reach an output, a level (of
+equal longest path to an output) at a time.
 """
 from __future__ import annotations
 
